@@ -1,0 +1,2 @@
+# Loads kvmnet's pytest plugin for everything under this directory (conformance/, tests/).
+pytest_plugins = ["fixtures.plugin"]

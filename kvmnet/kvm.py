@@ -1,0 +1,102 @@
+"""/dev/kvm: the system, VM and vCPU file descriptors and their ioctls.
+
+One class per kind of fd (as in rust-vmm's kvm-ioctls), one method per ioctl named after the
+kernel's ioctl in snake_case. Capabilities are the `Cap` enum, whose members are the
+kernel's KVM_CAP_* names without the prefix, with the values of <linux/kvm.h>.
+"""
+
+import enum
+import os
+
+from kvmnet.syscall import SyscallError, constants, ioctl
+
+DEFAULT_DEVICE = "/dev/kvm"
+
+Cap = enum.IntEnum("Cap", {n.removeprefix("KVM_CAP_"): v for n, v in constants("KVM_CAP_").items()})
+Cap.__doc__ = "KVM capabilities (KVM_CAP_*), as <linux/kvm.h> numbers them."
+
+
+class KvmUnavailable(RuntimeError):
+    """KVM cannot be used here at all: no device, no permission, or not a KVM device."""
+
+
+class _Fd:
+    """An owned file descriptor, closed exactly once."""
+
+    fd = -1
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def close(self):
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Kvm(_Fd):
+    """The system fd: /dev/kvm, or another path to a KVM device."""
+
+    def __init__(self, path=DEFAULT_DEVICE):
+        self.path = path
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise KvmUnavailable(f"no KVM device at {path}: the kvm module is not loaded, "
+                                 "or this machine offers no hardware virtualization") from None
+        except PermissionError:
+            raise KvmUnavailable(f"no permission to open {path}: run as root "
+                                 "(or as a member of its group)") from None
+        except OSError as e:
+            raise KvmUnavailable(f"cannot open {path}: {e.strerror}") from None
+        super().__init__(fd)
+        try:
+            self.api_version = self.get_api_version()
+        except SyscallError as e:
+            self.close()
+            raise KvmUnavailable(f"{path} is not a KVM device ({e})") from None
+
+    def get_api_version(self):
+        """KVM_GET_API_VERSION: 12 on every kernel since 2.6.22."""
+        return ioctl(self.fd, "KVM_GET_API_VERSION")
+
+    def check_extension(self, cap):
+        """KVM_CHECK_EXTENSION: 0 where absent, else 1 or a capability-specific number."""
+        return ioctl(self.fd, "KVM_CHECK_EXTENSION", int(cap))
+
+    def get_vcpu_mmap_size(self):
+        """KVM_GET_VCPU_MMAP_SIZE: the size of each vCPU's shared kvm_run area."""
+        return ioctl(self.fd, "KVM_GET_VCPU_MMAP_SIZE")
+
+    def create_vm(self, machine_type=0):
+        """KVM_CREATE_VM: a new VM with no memory and no vCPUs."""
+        return Vm(ioctl(self.fd, "KVM_CREATE_VM", machine_type))
+
+
+class Vm(_Fd):
+    """A VM fd. Closing it frees the VM once its vCPUs are closed too."""
+
+    def check_extension(self, cap):
+        """KVM_CHECK_EXTENSION on the VM: some capabilities differ per VM."""
+        return ioctl(self.fd, "KVM_CHECK_EXTENSION", int(cap))
+
+    def create_vcpu(self, vcpu_id):
+        """KVM_CREATE_VCPU: a vCPU with the given APIC id."""
+        return Vcpu(ioctl(self.fd, "KVM_CREATE_VCPU", vcpu_id), vcpu_id)
+
+
+class Vcpu(_Fd):
+    """A vCPU fd."""
+
+    def __init__(self, fd, vcpu_id):
+        super().__init__(fd)
+        self.id = vcpu_id

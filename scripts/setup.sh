@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes this checkout ready to run: Debian packages, a virtual environment with kvmnet and
+# its dependencies, and the native module. Idempotent; a second run that finds nothing
+# changed returns in well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${KVMNET_VENV:-.venv}
+# Debian's Python, not a per-user one, so that the suite also runs (and skips cleanly) as
+# a user other than the one who set it up.
+PYTHON=/usr/bin/python3
+DEBIAN_PACKAGES=(gcc make python3-venv python3-dev linux-libc-dev)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]} (install them as root)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The stamp names everything the environment is built from.
+stamp="$VENV/.kvmnet-setup-$(cat pyproject.toml setup.py constraints.txt native/* | sha256sum | cut -c1-16)"
+if [[ -f $stamp && -x $VENV/bin/pytest ]]; then
+  exit 0
+fi
+echo "setup: building $VENV"
+[[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check -c constraints.txt -e '.[suite]'
+rm -f "$VENV"/.kvmnet-setup-*
+touch "$stamp"
