@@ -9,22 +9,22 @@ from kvmnet.host import links, tun, vhost
 LINK_KINDS = ("bridge", "veth", "macvlan", "macvtap")
 
 
-def test_tun_offers_what_a_vmm_needs(kvmnet_settings, evidence):
+def test_tun_offers_what_a_vmm_needs(tun_device, evidence):
     """TUNGETFEATURES includes IFF_TAP, IFF_NO_PI, IFF_VNET_HDR and IFF_MULTI_QUEUE."""
-    offered = tun.feature_names(tun.get_features(kvmnet_settings.tun_device))
+    offered = tun.feature_names(tun.get_features(tun_device))
     names = {part for name in offered for part in name.split("/")}
     evidence.table("TUNGETFEATURES", [(f"IFF_{n}", "offered") for n in offered]
                    + [(f"IFF_{n}", "MISSING") for n in tun.REQUIRED_FEATURES if n not in names])
     missing = [f"IFF_{n}" for n in tun.REQUIRED_FEATURES if n not in names]
-    assert not missing, f"{kvmnet_settings.tun_device} does not offer {', '.join(missing)}"
+    assert not missing, f"{tun_device} does not offer {', '.join(missing)}"
 
 
 @pytest.mark.needs_root
-def test_multiqueue_tap_with_vnet_header_in_a_namespace(scratch_netns, kvmnet_settings, evidence):
+def test_multiqueue_tap_with_vnet_header_in_a_namespace(scratch_netns, tun_device, evidence):
     """A tap with IFF_VNET_HDR and two queues is made in a namespace, takes a 12-byte
     virtio-net header, and disappears when its queues close."""
     flags = tun.lib.IFF_TAP | tun.lib.IFF_NO_PI | tun.lib.IFF_VNET_HDR | tun.lib.IFF_MULTI_QUEUE
-    queues = [scratch_netns.call(tun.open_tap, "kvtap0", flags, kvmnet_settings.tun_device)
+    queues = [scratch_netns.call(tun.open_tap, "kvtap0", flags, tun_device)
               for _ in range(2)]
     try:
         with scratch_netns.ipr() as ipr:

@@ -108,14 +108,16 @@ def ours():
     return sorted(n for n in pr_netns.listnetns() if _NAME.match(n))
 
 
+def orphans():
+    """Names of kvmnet namespaces whose creating process is gone: left by a killed run."""
+    return [name for name in ours() if not _alive(int(_NAME.match(name).group(1)))]
+
+
 def sweep():
-    """Remove namespaces left by kvmnet runs whose process is gone; return their names."""
-    removed = []
-    for name in ours():
-        pid = int(_NAME.match(name).group(1))
-        if not _alive(pid):
-            _remove(name)
-            removed.append(name)
+    """Remove the orphans; return their names."""
+    removed = orphans()
+    for name in removed:
+        _remove(name)
     return removed
 
 

@@ -1,0 +1,125 @@
+"""The plugin as a user meets it: skips with reasons, xdist parity, the header, Allure."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kvmnet.host import netns
+from suite_runner import ROOT, expect
+
+KVM_CHECKS = 6  # tests in conformance/test_kvm_api.py
+ROOT_CHECKS = 5  # tests in conformance/test_host_caps.py that need root
+
+
+@pytest.mark.needs_root
+def test_missing_kvm_device_means_skips_with_a_reason(suite, no_netns_left):
+    result = suite.run(suite.path("conformance"), "-n", "2",
+                       "--kvmnet-kvm-device=/nonexistent/kvm")
+    assert result.ret == 0, result.stdout.str()
+    expect(result, passed=6, skipped=KVM_CHECKS + 1)  # + vhost-net, absent here
+    result.stdout.fnmatch_lines(["*SKIPPED*no KVM device at /nonexistent/kvm*"])
+
+
+def test_kvm_device_has_an_ini_twin(suite):
+    result = suite.run(suite.path("conformance/test_kvm_api.py"),
+                       "-o", "kvmnet_kvm_device=/nonexistent/kvm")
+    expect(result, skipped=KVM_CHECKS)
+
+
+@pytest.mark.needs_root
+def test_unprivileged_user_gets_skips_and_exit_0(suite, no_netns_left):
+    if not Path(suite.path("conformance")).stat().st_mode & 0o005:
+        pytest.skip("this checkout is not readable by other users")
+    result = suite.run(suite.path("conformance"), "-n", "2", as_nobody=True)
+    assert result.ret == 0, result.stdout.str()
+    # Nothing needs to pass without privileges: KVM, tun, namespaces are all root's here.
+    expect(result, skipped=KVM_CHECKS + ROOT_CHECKS + 2)
+    result.stdout.fnmatch_lines(["*SKIPPED*no permission to open /dev/kvm*"])
+    result.stdout.fnmatch_lines(["*SKIPPED*needs root*"])
+
+
+@pytest.mark.needs_kvm
+@pytest.mark.needs_root
+def test_xdist_gives_the_same_verdicts_as_a_serial_run(suite, no_netns_left):
+    serial = suite.run(suite.path("conformance"))
+    parallel = suite.run(suite.path("conformance"), "-n", "2")
+    assert len(serial.verdicts) == KVM_CHECKS + ROOT_CHECKS + 2, serial.stdout.str()
+    assert serial.verdicts == parallel.verdicts
+
+
+@pytest.mark.needs_kvm
+def test_header_summarises_the_host(suite):
+    result = suite.run(suite.path("conformance/test_kvm_api.py::test_api_version_is_12"))
+    result.stdout.fnmatch_lines(["kvmnet host: kernel: *", "kvmnet host: kvm.api_version: 12",
+                                 "kvmnet host: kvm.vcpus: nr=* max=* max_id=*",
+                                 "kvmnet host: vhost_net: *"])
+
+
+@pytest.mark.needs_kvm
+@pytest.mark.needs_root
+def test_allure_results_hold_the_probes_and_the_host(suite, no_netns_left):
+    result = suite.run(suite.path("conformance"), "-n", "2")
+    results = Path(result.allure_dir)
+    env = (results / "environment.properties").read_text()
+    assert "kvm.api_version=12" in env and "kernel=" in env, env
+    tests = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    assert len(tests) == KVM_CHECKS + ROOT_CHECKS + 2
+    caps = next(t for t in tests if t["name"] == "test_capabilities_the_network_paths_need")
+    attachment = next(a for a in caps["attachments"] if a["name"] == "KVM capabilities")
+    assert "KVM_CAP_IRQFD" in (results / attachment["source"]).read_text()
+    version = next(t for t in tests if t["name"] == "test_api_version_is_12")
+    assert {"name": "KVM_GET_API_VERSION", "value": "12"} in version["parameters"]
+
+
+@pytest.mark.needs_kvm
+def test_default_results_directory_is_cleaned_each_run(suite, tmp_path):
+    stale = tmp_path / "results" / "stale-result.json"
+    stale.parent.mkdir()
+    stale.write_text("{}")
+    result = suite.run(suite.path("conformance/test_kvm_api.py::test_api_version_is_12"),
+                       f"--kvmnet-allure-dir={stale.parent}", allure=False)
+    expect(result, passed=1)
+    assert not stale.exists()
+    assert list(stale.parent.glob("*-result.json"))
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_ctrl_c_leaves_no_namespace_behind(tmp_path, workers, no_netns_left):
+    ready = tmp_path / "ready"
+    (tmp_path / "test_hold.py").write_text(
+        "import pathlib, time\n"
+        "def test_hold(scratch_netns):\n"
+        f"    pathlib.Path({str(ready)!r}).write_text(scratch_netns.name)\n"
+        "    time.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "fixtures.plugin", "-p", "no:cacheprovider",
+         "--kvmnet-allure-dir=", *workers, str(tmp_path)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    with run:
+        name = _wait_for(ready, run)
+        assert name in netns.ours()
+        # What a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
+        os.killpg(run.pid, signal.SIGINT)
+        out, _ = run.communicate(timeout=60)
+    assert "KeyboardInterrupt" in out, out
+    assert name not in netns.ours()
+
+
+def _wait_for(ready, run, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.poll() is None:
+        if ready.exists() and ready.read_text():
+            return ready.read_text()
+        time.sleep(0.05)
+    run.kill()
+    pytest.fail(f"the held test never started: {run.communicate()[0]}")
