@@ -27,6 +27,7 @@ HEADERS = [
 FAMILIES = [
     ("linux/kvm.h", r"KVM_CAP_\w+"),
     ("linux/kvm.h", r"KVM_EXIT_\w+"),
+    ("linux/kvm.h", r"KVM_INTERNAL_ERROR_\w+"),
     ("linux/if_tun.h", r"IFF_\w+"),
     ("linux/virtio_config.h", r"VIRTIO_F_\w+"),
     ("linux/virtio_net.h", r"VIRTIO_NET_F_\w+"),
@@ -36,6 +37,16 @@ FAMILIES = [
 
 IOCTLS = [
     "KVM_GET_API_VERSION",
+    "KVM_SET_USER_MEMORY_REGION",
+    "KVM_SET_TSS_ADDR",
+    "KVM_SET_IDENTITY_MAP_ADDR",
+    "KVM_CREATE_IRQCHIP",
+    "KVM_CREATE_PIT2",
+    "KVM_IRQ_LINE",
+    "KVM_GET_REGS",
+    "KVM_SET_REGS",
+    "KVM_GET_SREGS",
+    "KVM_SET_SREGS",
     "KVM_CREATE_VM",
     "KVM_CHECK_EXTENSION",
     "KVM_GET_VCPU_MMAP_SIZE",
@@ -48,11 +59,45 @@ IOCTLS = [
     "VHOST_GET_FEATURES",
 ]
 
+# Kernel structs Python fills in: listed fields are checked against the headers by the
+# compiler, `...` lets the real struct have more.
+STRUCTS = """
+struct kvm_userspace_memory_region {
+    uint32_t slot; uint32_t flags; uint64_t guest_phys_addr; uint64_t memory_size;
+    uint64_t userspace_addr;
+};
+struct kvm_regs {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t rip, rflags;
+};
+struct kvm_segment {
+    uint64_t base; uint32_t limit; uint16_t selector; uint8_t type;
+    uint8_t present, dpl, db, s, l, g, avl; uint8_t unusable; ...;
+};
+struct kvm_dtable { uint64_t base; uint16_t limit; ...; };
+struct kvm_sregs {
+    struct kvm_segment cs, ds, es, fs, gs, ss; struct kvm_segment tr, ldt;
+    struct kvm_dtable gdt, idt;
+    uint64_t cr0, cr2, cr3, cr4, cr8; uint64_t efer; uint64_t apic_base; ...;
+};
+struct kvm_pit_config { uint32_t flags; ...; };
+struct kvm_irq_level { uint32_t irq; uint32_t level; };
+struct kvm_run { uint8_t request_interrupt_window; uint8_t immediate_exit; uint32_t exit_reason; ...; };
+struct kvmnet_exit {
+    unsigned int reason; unsigned int is_write; unsigned int size; unsigned int count;
+    unsigned long long addr; unsigned char *data; unsigned long long detail[2];
+};
+"""
+
 FUNCTIONS = """
 long kvmnet_ioctl(int fd, unsigned long request, unsigned long arg);
 long kvmnet_ioctl_ptr(int fd, unsigned long request, void *arg);
 long kvmnet_tun_set_iff(int fd, const char *name, int flags, char *name_out);
 int kvmnet_setns(int fd, int nstype);
+long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit);
+long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd);
+int kvmnet_kick_signal(void);
 """
 
 # A define whose value is a plain number or another name: an integer constant cffi can take.
@@ -72,7 +117,7 @@ def constant_names():
 
 
 ffibuilder = cffi.FFI()
-ffibuilder.cdef(FUNCTIONS + "".join(f"#define {name} ...\n" for name in constant_names()))
+ffibuilder.cdef(STRUCTS + FUNCTIONS + "".join(f"#define {name} ...\n" for name in constant_names()))
 ffibuilder.set_source(
     "kvmnet._native",
     "".join(f"#include <{h}>\n" for h in HEADERS) + '#include "kvmnet_native.h"\n',

@@ -2,10 +2,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
+#include <linux/kvm.h>
 
 #include "kvmnet_native.h"
 
@@ -39,4 +42,76 @@ long kvmnet_tun_set_iff(int fd, const char *name, int flags, char *name_out)
 		return -errno;
 	memcpy(name_out, ifr.ifr_name, IFNAMSIZ);
 	return 0;
+}
+
+long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit)
+{
+	if (ioctl(vcpu_fd, KVM_RUN, 0) < 0)
+		return -errno;
+	memset(exit, 0, sizeof(*exit));
+	exit->reason = run->exit_reason;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		exit->is_write = run->io.direction == KVM_EXIT_IO_OUT;
+		exit->size = run->io.size;
+		exit->count = run->io.count;
+		exit->addr = run->io.port;
+		exit->data = (unsigned char *)run + run->io.data_offset;
+		break;
+	case KVM_EXIT_MMIO:
+		exit->is_write = run->mmio.is_write;
+		exit->size = run->mmio.len;
+		exit->count = 1;
+		exit->addr = run->mmio.phys_addr;
+		exit->data = run->mmio.data;
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		exit->detail[0] = run->fail_entry.hardware_entry_failure_reason;
+		exit->detail[1] = run->fail_entry.cpu;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		exit->detail[0] = run->internal.suberror;
+		exit->detail[1] = run->internal.ndata;
+		break;
+	}
+	return 0;
+}
+
+#define KVMNET_CPUID_ENTRIES 256
+
+long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd)
+{
+	struct kvm_cpuid2 *cpuid;
+	long ret = 0;
+
+	cpuid = calloc(1, sizeof(*cpuid) + KVMNET_CPUID_ENTRIES * sizeof(cpuid->entries[0]));
+	if (!cpuid)
+		return -ENOMEM;
+	cpuid->nent = KVMNET_CPUID_ENTRIES;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
+	    ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+		ret = -errno;
+	free(cpuid);
+	return ret;
+}
+
+static void kvmnet_kicked(int signo)
+{
+	(void)signo;
+}
+
+int kvmnet_kick_signal(void)
+{
+	static int installed;
+	struct sigaction sa;
+
+	if (!installed) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = kvmnet_kicked;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGRTMIN + 7, &sa, NULL) < 0)
+			return -errno;
+		installed = 1;
+	}
+	return SIGRTMIN + 7;
 }

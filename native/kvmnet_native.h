@@ -21,4 +21,33 @@ long kvmnet_tun_set_iff(int fd, const char *name, int flags, char *name_out);
 /* setns(2): moves only the calling thread, which is how a tap is made inside a netns. */
 int kvmnet_setns(int fd, int nstype);
 
+/*
+ * One vCPU exit, decoded from kvm_run so that Python reads plain fields.
+ * For I/O and MMIO, data points into the vCPU's kvm_run mapping: read it for an OUT or a
+ * write, fill it for an IN or a read, before the next KVM_RUN.
+ */
+struct kvmnet_exit {
+	unsigned int reason;     /* KVM_EXIT_* */
+	unsigned int is_write;   /* I/O: OUT; MMIO: write */
+	unsigned int size;       /* I/O: access width; MMIO: length */
+	unsigned int count;      /* I/O: repetitions (rep ins/outs) */
+	unsigned long long addr; /* I/O: port; MMIO: guest-physical address */
+	unsigned char *data;
+	unsigned long long detail[2]; /* FAIL_ENTRY: hardware reason, cpu; INTERNAL_ERROR: suberror, ndata */
+};
+
+struct kvm_run;
+
+/* KVM_RUN once and decode the exit. -EINTR when kicked by kvmnet_kick_signal(). */
+long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit);
+
+/* KVM_GET_SUPPORTED_CPUID on kvm_fd, then KVM_SET_CPUID2 of all of it on vcpu_fd. */
+long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd);
+
+/*
+ * The signal that kicks a vCPU thread out of KVM_RUN: a handler that does nothing is
+ * installed (once, without SA_RESTART), so the signal interrupts the ioctl and nothing else.
+ */
+int kvmnet_kick_signal(void);
+
 #endif

@@ -1,0 +1,40 @@
+/*
+ * lib.h - the freestanding basics: mem and str functions (GCC may call
+ * memcpy/memset itself), a bounded string builder for protocol lines, and
+ * number parsing for command arguments.
+ */
+#ifndef LIB_H
+#define LIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+
+/* A line under construction.  Output past FMT_MAX bytes is dropped. */
+#define FMT_MAX 256
+struct fmt {
+	unsigned len;
+	char buf[FMT_MAX];
+};
+
+void fmt_init(struct fmt *f);
+void fmt_char(struct fmt *f, char c);
+void fmt_str(struct fmt *f, const char *s);
+void fmt_dec(struct fmt *f, uint64_t v);
+/* Lowercase hex, no 0x, zero-padded to at least min_digits digits. */
+void fmt_hex(struct fmt *f, uint64_t v, unsigned min_digits);
+
+/* Value of hex digit c (either case), or -1. */
+int hex_digit(char c);
+/* Decimal, or hex with a 0x prefix; the whole string must be the number.
+ * False on empty input, junk or overflow. */
+bool parse_u64(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * pci.h - PCI bus 0 through configuration mechanism #1 (0xCF8/0xCFC,
+ * 32-bit accesses only).  pci_init() finds every function, sizes its
+ * BARs, places the BARs firmware left at 0 and records it all in
+ * pci_devs[] for the "pci" command and for tests that drive devices.
+ */
+#ifndef PCI_H
+#define PCI_H
+
+#include <stdint.h>
+
+enum pci_bar_kind {
+	PCI_BAR_NONE,	/* not implemented, or the upper half of a 64-bit BAR */
+	PCI_BAR_IO,
+	PCI_BAR_MEM32,
+	PCI_BAR_MEM64,
+};
+
+struct pci_bar {
+	enum pci_bar_kind kind;
+	uint64_t addr;	/* 0 if unassigned and no room was left */
+	uint64_t size;
+};
+
+struct pci_dev {
+	uint16_t bdf;		/* bus << 8 | device << 3 | function */
+	uint16_t vendor, device;
+	uint32_t class_code;	/* class << 16 | subclass << 8 | prog-if */
+	uint8_t header_type;	/* without the multi-function bit */
+	uint8_t irq_line;	/* config 0x3C, as firmware left it */
+	uint8_t irq_pin;	/* 0 none, 1-4 INTA#-INTD# */
+	struct pci_bar bar[6];
+};
+
+#define PCI_MAX_DEVS 64
+
+extern struct pci_dev pci_devs[PCI_MAX_DEVS];
+extern unsigned pci_count;
+
+void pci_init(void);
+uint32_t pci_read32(uint16_t bdf, uint8_t offset);
+void pci_write32(uint16_t bdf, uint8_t offset, uint32_t value);
+
+#endif

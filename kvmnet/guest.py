@@ -1,0 +1,104 @@
+"""The control channel to the suite's guest image, over its COM1 (guestimg/PROTOCOL.md).
+
+Every line carries a CRC-32, so a lost or garbled byte shows as a ProtocolError rather
+than as a wrong answer. One command at a time: `command` sends a line and collects its
+DATA lines until the final OK or ERR.
+"""
+
+import itertools
+import queue
+import zlib
+from dataclasses import dataclass
+
+
+class ProtocolError(RuntimeError):
+    """The guest sent something the protocol does not allow (bad CRC, wrong seq, ...)."""
+
+
+class GuestError(RuntimeError):
+    """The guest answered ERR, or reported a FAULT."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    words: list       # the OK line's words after OK
+    data: list        # each DATA line's words after DATA
+
+    @property
+    def text(self):
+        return " ".join(self.words)
+
+
+def frame(body):
+    """A protocol line for body (str): body*crc\\n."""
+    return f"{body}*{zlib.crc32(body.encode()):08x}\n".encode()
+
+
+def parse_line(line):
+    """(seq, word, args) of a guest protocol line, or None for console text."""
+    if not line.startswith("!"):
+        return None
+    body, star, crc = line[1:].rpartition("*")
+    if not star or len(crc) != 8 or f"{zlib.crc32(body.encode()):08x}" != crc:
+        raise ProtocolError(f"corrupted line from the guest: {line!r}")
+    seq, word, *args = body.split(" ")
+    return int(seq), word, args
+
+
+class GuestChannel:
+    """Talks to the guest through `send(bytes)`; incoming bytes arrive through `receive`."""
+
+    def __init__(self, send):
+        self._send = send
+        self._partial = bytearray()
+        self._lines = queue.Queue()
+        self._seq = itertools.count(1)
+
+    def receive(self, data):
+        """Feed bytes the guest sent (any thread)."""
+        self._partial += data
+        while b"\n" in self._partial:
+            line, _, rest = self._partial.partition(b"\n")
+            self._partial = bytearray(rest)
+            self._lines.put(line.decode("ascii", "replace"))
+
+    def _next(self, timeout):
+        """The next protocol line as (seq, word, args), skipping console text."""
+        while True:
+            try:
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(f"no line from the guest in {timeout} s") from None
+            parsed = parse_line(line)
+            if parsed is None:
+                continue
+            if parsed[1] == "FAULT":
+                raise GuestError("guest CPU exception: " + " ".join(parsed[2]))
+            return parsed
+
+    def wait_hello(self, timeout):
+        """The version the guest announces at boot (its HELLO line)."""
+        seq, word, args = self._next(timeout)
+        if (seq, word) != (0, "HELLO") or len(args) < 2 or args[0] != "kvmnet-guest":
+            raise ProtocolError(f"expected HELLO from kvmnet-guest, got {word} {args}")
+        return dict(a.split("=", 1) for a in args[2:] if "=" in a) | {"version": args[1]}
+
+    def command(self, text, timeout=10):
+        """Send a command; return its Reply, or raise GuestError on ERR."""
+        seq = next(self._seq)
+        self._send(frame(f"{seq} {text}"))
+        data = []
+        while True:
+            got_seq, word, args = self._next(timeout)
+            if got_seq == 0 and word == "ERR":
+                raise ProtocolError(f"the guest could not read {text!r}: {' '.join(args)}")
+            if got_seq != seq:
+                raise ProtocolError(f"reply to seq {got_seq} while waiting for {seq} ({text!r})")
+            if word == "DATA":
+                data.append(args)
+            elif word == "OK":
+                return Reply(args, data)
+            elif word == "ERR":
+                raise GuestError(f"{text!r}: {' '.join(args)}")
+            else:
+                raise ProtocolError(f"unexpected {word} in the reply to {text!r}")

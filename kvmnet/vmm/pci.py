@@ -1,0 +1,138 @@
+"""PCI on bus 0: configuration mechanism #1 (0xCF8/0xCFC) and type-0 configuration spaces.
+
+BARs follow the spec's sizing protocol: writing all-ones reads back the size mask. When the
+guest moves a BAR, or turns decoding on or off in COMMAND, the device's region is moved on
+the I/O or MMIO bus by the `remap` callback the host bridge was given.
+"""
+
+import struct
+
+CONFIG_ADDRESS, CONFIG_DATA = 0xCF8, 0xCFC
+ENABLE = 0x8000_0000
+
+VENDOR_ID, DEVICE_ID, COMMAND, STATUS = 0x00, 0x02, 0x04, 0x06
+REVISION_ID, CLASS_PROG = 0x08, 0x09
+HEADER_TYPE, BAR0, SUBSYSTEM_VENDOR_ID = 0x0E, 0x10, 0x2C
+CAPABILITIES_POINTER, INTERRUPT_LINE, INTERRUPT_PIN = 0x34, 0x3C, 0x3D
+COMMAND_IO, COMMAND_MEMORY, COMMAND_MASTER = 0x1, 0x2, 0x4
+STATUS_CAP_LIST = 0x10
+BAR_IO = 0x1
+
+
+class Bar:
+    def __init__(self, size, io=False, device=None):
+        if size & (size - 1) or size < (4 if io else 16):
+            raise ValueError(f"BAR size {size:#x} is not a power of two of at least 4/16")
+        self.size, self.io, self.device = size, io, device
+        self.address = 0
+
+
+class PciDevice:
+    """A type-0 function. Subclasses give ids, class and BARs, and handle BAR accesses."""
+
+    def __init__(self, vendor, device, class_code, revision=0, bars=(), interrupt_pin=0):
+        self.config = bytearray(256)
+        struct.pack_into("<HH", self.config, VENDOR_ID, vendor, device)
+        struct.pack_into("<I", self.config, REVISION_ID, class_code << 8 | revision)
+        self.config[INTERRUPT_PIN] = interrupt_pin
+        self.bars = list(bars)
+        for i, bar in enumerate(self.bars):
+            self._store_bar(i, 0)
+        self.on_remap = None  # set by the host bridge: on_remap(device, bar_index, old, new)
+
+    def read_config(self, offset, size):
+        return bytes(self.config[offset:offset + size])
+
+    def write_config(self, offset, data):
+        for i, byte in enumerate(data):
+            self._write_config_byte(offset + i, byte)
+        if offset < BAR0 + 4 * len(self.bars) and offset + len(data) > COMMAND:
+            self._sync_bars()
+
+    def _write_config_byte(self, offset, byte):
+        if offset in (COMMAND, COMMAND + 1):
+            self.config[offset] = byte & (0x07 if offset == COMMAND else 0x04)
+        elif offset in (STATUS, STATUS + 1):
+            self.config[offset] &= ~byte & 0xFF  # write-one-to-clear
+        elif BAR0 <= offset < BAR0 + 4 * len(self.bars):
+            self.config[offset] = byte  # masked to the size in _sync_bars
+        elif offset == INTERRUPT_LINE:
+            self.config[offset] = byte
+
+    def _sync_bars(self):
+        for i, bar in enumerate(self.bars):
+            raw = struct.unpack_from("<I", self.config, BAR0 + 4 * i)[0]
+            self._store_bar(i, raw & ~(bar.size - 1))
+        command = self.config[COMMAND]
+        for i, bar in enumerate(self.bars):
+            decoding = command & (COMMAND_IO if bar.io else COMMAND_MEMORY)
+            new = self._bar_base(i) if decoding else 0
+            if new != bar.address and self.on_remap:
+                self.on_remap(self, i, bar.address, new)
+            bar.address = new
+
+    def _store_bar(self, i, base):
+        bar = self.bars[i]
+        flags = BAR_IO if bar.io else 0
+        struct.pack_into("<I", self.config, BAR0 + 4 * i, (base & 0xFFFF_FFFF) | flags)
+
+    def _bar_base(self, i):
+        return struct.unpack_from("<I", self.config, BAR0 + 4 * i)[0] & ~0xF & 0xFFFF_FFFF
+
+
+class HostBridge(PciDevice):
+    """Device 0: the host bridge itself, as an i440FX-like 8086:1237."""
+
+    def __init__(self):
+        super().__init__(0x8086, 0x1237, class_code=0x060000)
+
+
+class PciBus:
+    """Bus 0 behind CONFIG_ADDRESS/CONFIG_DATA; maps BARs onto the I/O and MMIO buses."""
+
+    def __init__(self, pio_bus, mmio_bus):
+        self._pio, self._mmio = pio_bus, mmio_bus
+        self.devices = {}  # slot -> PciDevice
+        self.address = 0
+        self.add(0, HostBridge())
+
+    def add(self, slot, device):
+        if slot in self.devices or not 0 <= slot < 32:
+            raise ValueError(f"PCI slot {slot} is taken or out of range")
+        device.on_remap = self._remap
+        self.devices[slot] = device
+
+    def _remap(self, device, index, old, new):
+        bar = device.bars[index]
+        bus = self._pio if bar.io else self._mmio
+        if old:
+            bus.remove(bar.device, old)
+        if new:
+            bus.insert(bar.device, new, bar.size)
+
+    # The two registers of configuration mechanism #1, as a device on the port bus.
+    def read(self, offset, size):
+        if offset < 4:
+            return self.address.to_bytes(4, "little")[offset:offset + size]
+        device, reg = self._selected()
+        if device is None:
+            return b"\xff" * size
+        return device.read_config(reg + offset - 4, size)
+
+    def write(self, offset, data):
+        if offset < 4:
+            if offset == 0 and len(data) == 4:
+                self.address = int.from_bytes(data, "little")
+            return
+        device, reg = self._selected()
+        if device is not None:
+            device.write_config(reg + offset - 4, data)
+
+    def _selected(self):
+        if not self.address & ENABLE:
+            return None, None
+        bus, slot = self.address >> 16 & 0xFF, self.address >> 11 & 0x1F
+        function, reg = self.address >> 8 & 0x7, self.address & 0xFC
+        if bus or function:
+            return None, None
+        return self.devices.get(slot), reg

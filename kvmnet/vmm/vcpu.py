@@ -1,0 +1,118 @@
+"""A vCPU: its kvm_run mapping, its CPUID, the multiboot entry state, and its exit loop."""
+
+import errno
+import mmap
+import signal
+import threading
+from collections import Counter
+
+from kvmnet.syscall import SyscallError, check, constants, ffi, ioctl, lib
+
+EXIT_NAMES = {v: n for n, v in constants("KVM_EXIT_").items() if not n.startswith("KVM_EXIT_IO_")}
+CR0_PE, CR0_ET = 0x1, 0x10
+
+
+class GuestCrashed(RuntimeError):
+    """The guest stopped in a way no guest should: the message names the exit and RIP."""
+
+
+class Vcpu:
+    def __init__(self, kvm, vm, index):
+        self.index = index
+        self._fd = vm.create_vcpu(index)
+        self.fd = self._fd.fd
+        check(lib.kvmnet_set_supported_cpuid(kvm.fd, self.fd), "KVM_SET_CPUID2")
+        self._run_map = mmap.mmap(self.fd, kvm.get_vcpu_mmap_size())
+        self._run_view = ffi.from_buffer(self._run_map)
+        self.run = ffi.cast("struct kvm_run *", self._run_view)
+        self._exit = ffi.new("struct kvmnet_exit *")
+        self.exits = Counter()  # (exit name, port or address) -> count
+        self.thread_id = None
+
+    def enter_protected_mode(self, entry, eax, ebx):
+        """The multiboot entry state: flat 32-bit segments, paging off, EIP = entry."""
+        sregs = ffi.new("struct kvm_sregs *")
+        ioctl(self.fd, "KVM_GET_SREGS", sregs)
+        code = {"base": 0, "limit": 0xFFFF_FFFF, "selector": 0x10, "type": 0xB, "present": 1,
+                "dpl": 0, "db": 1, "s": 1, "l": 0, "g": 1}
+        data = dict(code, selector=0x18, type=0x3)
+        sregs.cs = code
+        for name in ("ds", "es", "fs", "gs", "ss"):
+            setattr(sregs, name, data)
+        sregs.cr0 = (sregs.cr0 | CR0_PE | CR0_ET) & ~0x8000_0000
+        ioctl(self.fd, "KVM_SET_SREGS", sregs)
+        regs = ffi.new("struct kvm_regs *", {"rip": entry, "rax": eax, "rbx": ebx, "rflags": 2})
+        ioctl(self.fd, "KVM_SET_REGS", regs)
+
+    def rip(self):
+        regs = ffi.new("struct kvm_regs *")
+        ioctl(self.fd, "KVM_GET_REGS", regs)
+        return regs.rip
+
+    def run_loop(self, pio, mmio, stopping):
+        """KVM_RUN until stopping() is true; dispatch I/O and MMIO exits to the buses."""
+        self.thread_id = threading.get_ident()
+        exit = self._exit
+        while not stopping():
+            ret = lib.kvmnet_vcpu_run(self.fd, self.run, exit)
+            if ret == -errno.EINTR:
+                self.run.immediate_exit = 0
+                continue
+            check(ret, "KVM_RUN")
+            reason = exit.reason
+            if reason == lib.KVM_EXIT_IO:
+                self.exits["IO", exit.addr] += 1
+                self._io(pio, exit)
+            elif reason == lib.KVM_EXIT_MMIO:
+                self.exits["MMIO", exit.addr] += 1
+                self._mmio(mmio, exit)
+            else:
+                self.exits[EXIT_NAMES.get(reason, str(reason)), None] += 1
+                raise GuestCrashed(self._describe(exit))
+
+    @staticmethod
+    def _io(bus, exit):
+        size, data = exit.size, ffi.buffer(exit.data, exit.size * exit.count)
+        for i in range(exit.count):
+            chunk = slice(i * size, (i + 1) * size)
+            if exit.is_write:
+                bus.write(exit.addr, data[chunk])
+            else:
+                data[chunk] = bus.read(exit.addr, size)
+
+    @staticmethod
+    def _mmio(bus, exit):
+        data = ffi.buffer(exit.data, exit.size)
+        if exit.is_write:
+            bus.write(exit.addr, data[:])
+        else:
+            data[:] = bus.read(exit.addr, exit.size)
+
+    def _describe(self, exit):
+        name = EXIT_NAMES.get(exit.reason, f"exit reason {exit.reason}")
+        what = {
+            lib.KVM_EXIT_SHUTDOWN: "the guest triple-faulted",
+            lib.KVM_EXIT_HLT: "the guest halted",
+            lib.KVM_EXIT_FAIL_ENTRY: f"VM entry failed, hardware reason {exit.detail[0]:#x}",
+            lib.KVM_EXIT_INTERNAL_ERROR: f"KVM internal error, suberror {exit.detail[0]}",
+        }.get(exit.reason, "an exit this VMM does not handle")
+        return f"{name}: {what} at guest RIP {self.rip():#x}"
+
+    def kick(self, signo):
+        """Make KVM_RUN return in the vCPU thread (from any thread)."""
+        self.run.immediate_exit = 1
+        if self.thread_id is not None:
+            try:
+                signal.pthread_kill(self.thread_id, signo)
+            except ProcessLookupError:
+                pass  # the thread already ended
+
+    def close(self):
+        if self._run_map is not None:
+            del self.run, self._run_view
+            self._run_map.close()
+            self._run_map = None
+            self._fd.close()
+
+
+__all__ = ["GuestCrashed", "SyscallError", "Vcpu"]
