@@ -19,6 +19,10 @@ class GuestError(RuntimeError):
     """The guest answered ERR, or reported a FAULT."""
 
 
+class GuestGone(RuntimeError):
+    """The guest stopped (or never started) while the host waited for a line."""
+
+
 @dataclass(frozen=True)
 class Reply:
     words: list       # the OK line's words after OK
@@ -62,6 +66,10 @@ class GuestChannel:
             self._partial = bytearray(rest)
             self._lines.put(line.decode("ascii", "replace"))
 
+    def end(self, reason):
+        """The guest is gone: a reader waiting for a line gets GuestGone(reason)."""
+        self._lines.put(GuestGone(reason))
+
     def _next(self, timeout):
         """The next protocol line as (seq, word, args), skipping console text."""
         while True:
@@ -69,6 +77,9 @@ class GuestChannel:
                 line = self._lines.get(timeout=timeout)
             except queue.Empty:
                 raise TimeoutError(f"no line from the guest in {timeout} s") from None
+            if isinstance(line, GuestGone):
+                self._lines.put(line)  # and to every later reader
+                raise line
             parsed = parse_line(line)
             if parsed is None:
                 continue
@@ -92,6 +103,8 @@ class GuestChannel:
             got_seq, word, args = self._next(timeout)
             if got_seq == 0 and word == "ERR":
                 raise ProtocolError(f"the guest could not read {text!r}: {' '.join(args)}")
+            if 0 < got_seq < seq:
+                continue  # a late reply to a command given up on
             if got_seq != seq:
                 raise ProtocolError(f"reply to seq {got_seq} while waiting for {seq} ({text!r})")
             if word == "DATA":

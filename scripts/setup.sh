@@ -9,7 +9,8 @@ VENV=${KVMNET_VENV:-.venv}
 # Debian's Python, not a per-user one, so that the suite also runs (and skips cleanly) as
 # a user other than the one who set it up.
 PYTHON=/usr/bin/python3
-DEBIAN_PACKAGES=(gcc make python3-venv python3-dev linux-libc-dev)
+# qemu-system-x86 is the peer VMM that runs the same guest image.
+DEBIAN_PACKAGES=(gcc make binutils python3-venv python3-dev linux-libc-dev qemu-system-x86)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -25,9 +26,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The guest image: cached by a digest of its sources, so this is quick when unchanged.
+build_guest() { "$VENV/bin/python" -m kvmnet.guest_image >/dev/null; }
+
 # The stamp names everything the environment is built from.
-stamp="$VENV/.kvmnet-setup-$(cat pyproject.toml setup.py constraints.txt native/* | sha256sum | cut -c1-16)"
+stamp="$VENV/.kvmnet-setup-$(cat pyproject.toml setup.py constraints.txt native/*.[ch] native/*.py | sha256sum | cut -c1-16)"
 if [[ -f $stamp && -x $VENV/bin/pytest ]]; then
+  build_guest
   exit 0
 fi
 echo "setup: building $VENV"
@@ -35,3 +40,4 @@ echo "setup: building $VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -c constraints.txt -e '.[suite]'
 rm -f "$VENV"/.kvmnet-setup-*
 touch "$stamp"
+build_guest

@@ -6,12 +6,14 @@ files and the kvmnet library run unchanged against a kernel that answers wrongly
 
 import pytest
 
+from kvmnet.guest_image import build
 from kvmnet.host.tun import lib as tun_lib
 from kvmnet.kvm import Cap
 from suite_runner import expect
 
 KVM_API = "conformance/test_kvm_api.py"
 HOST = "conformance/test_host_caps.py"
+BOOT = "conformance/test_boot.py"
 
 CASES = [
     # (check, faults, what its failure must say); checks are in KVM_API unless they say HOST
@@ -74,3 +76,14 @@ def test_vhost_net_check_skips_naming_the_kernel_option_when_absent(suite):
                        "--kvmnet-vhost-net-device=/nonexistent/vhost-net")
     expect(result, skipped=1)
     assert "CONFIG_VHOST_NET" in result.stdout.str()
+
+
+@pytest.mark.needs_kvm
+def test_boot_checks_fail_on_a_corrupted_image(suite, tmp_path, no_netns_left):
+    image = build().read_bytes()
+    corrupted = tmp_path / "truncated.bin"
+    corrupted.write_bytes(image[:len(image) // 2])
+    result = suite.run(suite.path(BOOT), f"--kvmnet-guest-image={corrupted}")
+    ran = [v for v in result.verdicts.values() if v != "skipped"]
+    assert ran and all(v in ("failure", "error") for v in ran), result.stdout.str()
+    assert "image is truncated" in result.stdout.str()

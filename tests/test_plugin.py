@@ -14,7 +14,9 @@ from kvmnet.host import netns
 from suite_runner import ROOT, expect
 
 KVM_CHECKS = 6  # tests in conformance/test_kvm_api.py
-ROOT_CHECKS = 5  # tests in conformance/test_host_caps.py that need root
+BOOT_CHECKS = 6  # conformance/test_boot.py: 3 tests x 2 runners
+HOST_CHECKS = 7  # conformance/test_host_caps.py
+ALL_CHECKS = KVM_CHECKS + BOOT_CHECKS + HOST_CHECKS
 
 
 @pytest.mark.needs_root
@@ -22,7 +24,7 @@ def test_missing_kvm_device_means_skips_with_a_reason(suite, no_netns_left):
     result = suite.run(suite.path("conformance"), "-n", "2",
                        "--kvmnet-kvm-device=/nonexistent/kvm")
     assert result.ret == 0, result.stdout.str()
-    expect(result, passed=6, skipped=KVM_CHECKS + 1)  # + vhost-net, absent here
+    expect(result, passed=HOST_CHECKS - 1, skipped=KVM_CHECKS + BOOT_CHECKS + 1)  # + vhost-net
     result.stdout.fnmatch_lines(["*SKIPPED*no KVM device at /nonexistent/kvm*"])
 
 
@@ -38,8 +40,8 @@ def test_unprivileged_user_gets_skips_and_exit_0(suite, no_netns_left):
         pytest.skip("this checkout is not readable by other users")
     result = suite.run(suite.path("conformance"), "-n", "2", as_nobody=True)
     assert result.ret == 0, result.stdout.str()
-    # Nothing needs to pass without privileges: KVM, tun, namespaces are all root's here.
-    expect(result, skipped=KVM_CHECKS + ROOT_CHECKS + 2)
+    # Nothing can pass without privileges: KVM, tun, namespaces are all root's here.
+    expect(result, skipped=ALL_CHECKS)
     result.stdout.fnmatch_lines(["*SKIPPED*no permission to open /dev/kvm*"])
     result.stdout.fnmatch_lines(["*SKIPPED*needs root*"])
 
@@ -49,7 +51,7 @@ def test_unprivileged_user_gets_skips_and_exit_0(suite, no_netns_left):
 def test_xdist_gives_the_same_verdicts_as_a_serial_run(suite, no_netns_left):
     serial = suite.run(suite.path("conformance"))
     parallel = suite.run(suite.path("conformance"), "-n", "2")
-    assert len(serial.verdicts) == KVM_CHECKS + ROOT_CHECKS + 2, serial.stdout.str()
+    assert len(serial.verdicts) == ALL_CHECKS, serial.stdout.str()
     assert serial.verdicts == parallel.verdicts
 
 
@@ -69,7 +71,7 @@ def test_allure_results_hold_the_probes_and_the_host(suite, no_netns_left):
     env = (results / "environment.properties").read_text()
     assert "kvm.api_version=12" in env and "kernel=" in env, env
     tests = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
-    assert len(tests) == KVM_CHECKS + ROOT_CHECKS + 2
+    assert len(tests) == ALL_CHECKS
     caps = next(t for t in tests if t["name"] == "test_capabilities_the_network_paths_need")
     attachment = next(a for a in caps["attachments"] if a["name"] == "KVM capabilities")
     assert "KVM_CAP_IRQFD" in (results / attachment["source"]).read_text()

@@ -32,6 +32,7 @@ class Machine:
         self._stack = ExitStack()
         self.serial_log = bytearray()
         self._serial_listeners = []
+        self._end_listeners = []
         self.exit_status = None
         self._error = None
         self._stop = False
@@ -65,9 +66,12 @@ class Machine:
         self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
         self._kick_signal = check(lib.kvmnet_kick_signal(), "sigaction")
 
-    def on_serial(self, listener):
-        """listener(bytes) is called with every byte the guest sends on COM1."""
+    def on_serial(self, listener, on_end=None):
+        """listener(bytes) gets every byte the guest sends on COM1; on_end(reason) is called
+        once when the vCPU stops, for whatever reason."""
         self._serial_listeners.append(listener)
+        if on_end:
+            self._end_listeners.append(on_end)
 
     def _serial_output(self, data):
         self.serial_log += data
@@ -88,6 +92,9 @@ class Machine:
             self.vcpu.run_loop(self.pio, self.mmio, lambda: self._stop)
         except BaseException as e:  # re-raised by wait() in the caller's thread
             self._error = e
+        reason = f"the guest stopped: {self._error or f'exit status {self.exit_status}'}"
+        for on_end in self._end_listeners:
+            on_end(reason)
 
     @property
     def running(self):

@@ -1,0 +1,50 @@
+"""The built-in VMM (kvmnet.vmm) as a runner."""
+
+from pathlib import Path
+
+from kvmnet.guest import GuestChannel
+from kvmnet.kvm import Kvm
+from kvmnet.vmm.machine import Machine
+
+
+class BuiltinGuest:
+    def __init__(self, kvm_device, image_path, memory_size):
+        self._kvm = Kvm(kvm_device)
+        try:
+            self.machine = Machine(self._kvm, Path(image_path).read_bytes(), memory_size)
+        except BaseException:
+            self._kvm.close()
+            raise
+        self.channel = GuestChannel(self.machine.uart.feed)
+        self.machine.on_serial(self.channel.receive, self.channel.end)
+        self.machine.start()
+
+    @property
+    def exits(self):
+        return self.machine.vcpu.exits
+
+    def wait(self, timeout):
+        return self.machine.wait(timeout)
+
+    def serial_text(self):
+        return self.machine.serial_text()
+
+    def close(self):
+        self.machine.close()
+        self._kvm.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class BuiltinRunner:
+    name = "builtin"
+
+    def __init__(self, kvm_device="/dev/kvm", memory_size=64 << 20):
+        self.kvm_device, self.memory_size = kvm_device, memory_size
+
+    def start(self, image_path):
+        return BuiltinGuest(self.kvm_device, image_path, self.memory_size)

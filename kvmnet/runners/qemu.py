@@ -1,0 +1,99 @@
+"""QEMU (Debian's qemu-system-x86) as a runner: the peer that keeps our VMM and drivers honest.
+
+`-M pc` with qboot reaches the guest in ~0.1 s where SeaBIOS takes seconds. COM1 is QEMU's
+stdio; the debug-exit device turns the guest's status v into QEMU's exit status (v<<1)|1.
+"""
+
+import os
+import shutil
+import subprocess
+import threading
+
+from kvmnet.guest import GuestChannel
+from kvmnet.vmm.vcpu import GuestCrashed
+
+QEMU = "qemu-system-x86_64"
+QBOOT = "/usr/share/qemu/qboot.rom"
+
+
+class QemuUnavailable(RuntimeError):
+    """QEMU is not installed; the message says which package provides it."""
+
+
+class QemuGuest:
+    def __init__(self, command):
+        self.command = command
+        self._log = bytearray()
+        self.channel = None
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.channel = GuestChannel(self._send)
+        self._reader = threading.Thread(target=self._read, name="qemu-serial", daemon=True)
+        self._reader.start()
+
+    def _send(self, data):
+        self._proc.stdin.write(data)
+        self._proc.stdin.flush()
+
+    def _read(self):
+        for chunk in iter(lambda: os.read(self._proc.stdout.fileno(), 4096), b""):
+            self._log += chunk
+            self.channel.receive(chunk)
+        self.channel.end(f"QEMU exited (status {self._proc.wait()}); it printed:\n"
+                         + self.serial_text())
+
+    def wait(self, timeout):
+        try:
+            status = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise TimeoutError(f"QEMU guest still running after {timeout} s; serial log:\n"
+                               + self.serial_text()) from None
+        self._reader.join(5)
+        if not status & 1:
+            raise GuestCrashed(f"QEMU ended with status {status}, not through the debug-exit "
+                               f"port (a reset with -no-reboot?); serial log:\n{self.serial_text()}")
+        return status >> 1
+
+    def serial_text(self):
+        return self._log.decode("ascii", "replace")
+
+    def close(self):
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._reader.join(5)
+        self._proc.stdin.close()
+        self._proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class QemuRunner:
+    name = "qemu"
+
+    def __init__(self, memory_mib=64, binary=QEMU):
+        self.memory_mib, self.binary = memory_mib, binary
+
+    @staticmethod
+    def missing():
+        """Why QEMU cannot run here, or None."""
+        if shutil.which(QEMU) is None:
+            return f"{QEMU} not found: install Debian's qemu-system-x86"
+        if not os.path.exists(QBOOT):
+            return f"{QBOOT} not found: install Debian's qemu-system-x86 (it ships qboot)"
+        return None
+
+    def start(self, image_path):
+        reason = self.missing()
+        if reason:
+            raise QemuUnavailable(reason)
+        return QemuGuest([
+            self.binary, "-accel", "kvm", "-M", "pc", "-m", str(self.memory_mib),
+            "-nodefaults", "-nographic", "-no-reboot", "-bios", QBOOT,
+            "-kernel", str(image_path), "-serial", "stdio", "-monitor", "none",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"])

@@ -1,0 +1,109 @@
+"""The built-in VMM and both runners on bad input: each a clear error, nothing left behind."""
+
+import os
+import threading
+
+import pytest
+
+from kvmnet.guest import GuestChannel, GuestError, GuestGone, ProtocolError, frame
+from kvmnet.guest_image import build
+from kvmnet.runners import BuiltinRunner, QemuRunner
+from kvmnet.vmm.machine import GuestHung, Machine
+from kvmnet.vmm.multiboot import ImageError
+from kvmnet.vmm.vcpu import GuestCrashed
+
+pytestmark = pytest.mark.needs_kvm
+
+
+@pytest.fixture
+def nothing_leaks():
+    """Fails the test if it leaves an fd or a thread behind."""
+    fds, threads = set(os.listdir("/proc/self/fd")), threading.active_count()
+    yield
+    assert set(os.listdir("/proc/self/fd")) == fds
+    assert threading.active_count() == threads
+
+
+@pytest.fixture
+def image():
+    return build()
+
+
+def runners():
+    found = [BuiltinRunner()]
+    if QemuRunner.missing() is None:
+        found.append(QemuRunner())
+    return found
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "too short"),
+    (os.urandom(64 << 10).replace(b"\x02\xb0\xad\x1b", b"xxxx"), "no multiboot header"),
+], ids=["empty", "random"])
+def test_images_that_are_not_multiboot_are_refused(kvm, nothing_leaks, content, message):
+    with pytest.raises(ImageError, match=message):
+        Machine(kvm, content)
+
+
+def test_truncated_image_is_refused(kvm, image, nothing_leaks):
+    with pytest.raises(ImageError, match="truncated"):
+        Machine(kvm, image.read_bytes()[:4096])
+
+
+@pytest.mark.parametrize("runner", runners(), ids=lambda r: r.name)
+def test_guest_that_stops_answering_is_stopped_with_its_log(runner, image, nothing_leaks):
+    with runner.start(image) as guest:
+        guest.channel.wait_hello(30)
+        guest.channel._send(frame("1 hang"))
+        with pytest.raises((GuestHung, TimeoutError), match=r"(?s)after 1 s.*HELLO"):
+            guest.wait(timeout=1)
+
+
+@pytest.mark.parametrize("runner", runners(), ids=lambda r: r.name)
+def test_triple_fault_is_reported(runner, image, nothing_leaks):
+    with runner.start(image) as guest:
+        guest.channel.wait_hello(30)
+        guest.channel._send(frame("1 triplefault"))
+        with pytest.raises(GuestCrashed) as crash:
+            guest.wait(timeout=30)
+    if runner.name == "builtin":
+        assert "KVM_EXIT_SHUTDOWN: the guest triple-faulted at guest RIP 0x" in str(crash.value)
+
+
+@pytest.mark.parametrize("runner", runners(), ids=lambda r: r.name)
+def test_guest_exception_is_reported_by_the_channel(runner, image, nothing_leaks):
+    with runner.start(image) as guest:
+        guest.channel.wait_hello(30)
+        with pytest.raises(GuestError, match="guest CPU exception: vec=6"):
+            guest.channel.command("fault")
+        assert guest.wait(timeout=30) == 0x7F
+
+
+def test_garbled_command_is_refused_not_misread(image, nothing_leaks):
+    with BuiltinRunner().start(image) as guest:
+        guest.channel.wait_hello(30)
+        guest.machine.uart.feed(b"1 exit 5*00000000\n")
+        with pytest.raises(ProtocolError, match="could not read 'echo x': badframe"):
+            guest.channel.command("echo x")
+        assert guest.channel.command("echo still here").text == "still here"
+
+
+def test_garbled_line_from_the_guest_is_detected():
+    channel = GuestChannel(lambda data: None)
+    channel.receive(b"console text\n!0 HELLO kvmnet-guest 1 ring=3*00000000\n")
+    with pytest.raises(ProtocolError, match="corrupted line"):
+        channel.wait_hello(1)
+
+
+def test_waiting_on_a_guest_that_ended_fails_at_once():
+    channel = GuestChannel(lambda data: None)
+    channel.end("QEMU exited (status 1)")
+    with pytest.raises(GuestGone, match="status 1"):
+        channel.wait_hello(60)
+
+
+def test_exits_are_counted_by_port(image):
+    with BuiltinRunner().start(image) as guest:
+        guest.channel.wait_hello(30)
+        guest.channel.command("exits 100 0x80")
+        assert guest.exits["IO", 0x80] == 100
