@@ -53,7 +53,9 @@ class PciDevice:
         if offset in (COMMAND, COMMAND + 1):
             self.config[offset] = byte & (0x07 if offset == COMMAND else 0x04)
         elif offset in (STATUS, STATUS + 1):
-            self.config[offset] &= ~byte & 0xFF  # write-one-to-clear
+            # Only the error bits (8, 11-15) are write-one-to-clear; the rest are read-only.
+            clearable = byte & (0x00 if offset == STATUS else 0xF9)
+            self.config[offset] &= ~clearable & 0xFF
         elif BAR0 <= offset < BAR0 + 4 * len(self.bars):
             self.config[offset] = byte  # masked to the size in _sync_bars
         elif offset == INTERRUPT_LINE:
@@ -77,7 +79,8 @@ class PciDevice:
         struct.pack_into("<I", self.config, BAR0 + 4 * i, (base & 0xFFFF_FFFF) | flags)
 
     def _bar_base(self, i):
-        return struct.unpack_from("<I", self.config, BAR0 + 4 * i)[0] & ~0xF & 0xFFFF_FFFF
+        flag_bits = 0x3 if self.bars[i].io else 0xF  # I/O addresses start at bit 2
+        return struct.unpack_from("<I", self.config, BAR0 + 4 * i)[0] & ~flag_bits & 0xFFFF_FFFF
 
 
 class HostBridge(PciDevice):
@@ -113,11 +116,11 @@ class PciBus:
     # The two registers of configuration mechanism #1, as a device on the port bus.
     def read(self, offset, size):
         if offset < 4:
-            return self.address.to_bytes(4, "little")[offset:offset + size]
-        device, reg = self._selected()
-        if device is None:
-            return b"\xff" * size
-        return device.read_config(reg + offset - 4, size)
+            data = self.address.to_bytes(4, "little")[offset:offset + size]
+        else:
+            device, reg = self._selected()
+            data = b"" if device is None else device.read_config(reg + offset - 4, size)
+        return (data + b"\xff" * size)[:size]  # what runs off a register reads as all-ones
 
     def write(self, offset, data):
         if offset < 4:
