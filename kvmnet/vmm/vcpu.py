@@ -6,7 +6,7 @@ import signal
 import threading
 from collections import Counter
 
-from kvmnet.syscall import SyscallError, check, constants, ffi, ioctl, lib
+from kvmnet.syscall import check, constants, ffi, ioctl, lib
 
 EXIT_NAMES = {v: n for n, v in constants("KVM_EXIT_").items() if not n.startswith("KVM_EXIT_IO_")}
 CR0_PE, CR0_ET = 0x1, 0x10
@@ -113,6 +113,3 @@ class Vcpu:
             self._run_map.close()
             self._run_map = None
             self._fd.close()
-
-
-__all__ = ["GuestCrashed", "SyscallError", "Vcpu"]
