@@ -8,7 +8,7 @@ kernel's KVM_CAP_* names without the prefix, with the values of <linux/kvm.h>.
 import enum
 import os
 
-from kvmnet.syscall import SyscallError, constants, ioctl
+from kvmnet.syscall import SyscallError, constants, ffi, ioctl, lib
 
 DEFAULT_DEVICE = "/dev/kvm"
 
@@ -92,6 +92,33 @@ class Vm(_Fd):
     def create_vcpu(self, vcpu_id):
         """KVM_CREATE_VCPU: a vCPU with the given APIC id."""
         return Vcpu(ioctl(self.fd, "KVM_CREATE_VCPU", vcpu_id), vcpu_id)
+
+    def irq_line(self, gsi, level):
+        """KVM_IRQ_LINE: drive an in-kernel irqchip input (a GSI) high or low."""
+        ioctl(self.fd, "KVM_IRQ_LINE", ffi.new("struct kvm_irq_level *", {"irq": gsi,
+                                                                          "level": level}))
+
+    def signal_msi(self, address, data):
+        """KVM_SIGNAL_MSI: deliver one message-signalled interrupt. Returns 0 when the
+        guest had it blocked (the kernel's answer), above 0 when delivered."""
+        msi = ffi.new("struct kvm_msi *", {"address_lo": address & 0xFFFF_FFFF,
+                                           "address_hi": address >> 32, "data": data})
+        return ioctl(self.fd, "KVM_SIGNAL_MSI", msi)
+
+    def irqfd(self, fd, gsi, deassign=False):
+        """KVM_IRQFD: a write to eventfd fd raises GSI gsi, with no exit to userspace."""
+        flags = lib.KVM_IRQFD_FLAG_DEASSIGN if deassign else 0
+        ioctl(self.fd, "KVM_IRQFD", ffi.new("struct kvm_irqfd *", {"fd": fd, "gsi": gsi,
+                                                                   "flags": flags}))
+
+    def ioeventfd(self, fd, addr, length, pio=False, datamatch=None, deassign=False):
+        """KVM_IOEVENTFD: a guest write to addr signals eventfd fd instead of exiting."""
+        flags = ((lib.KVM_IOEVENTFD_FLAG_PIO if pio else 0)
+                 | (lib.KVM_IOEVENTFD_FLAG_DATAMATCH if datamatch is not None else 0)
+                 | (lib.KVM_IOEVENTFD_FLAG_DEASSIGN if deassign else 0))
+        ioctl(self.fd, "KVM_IOEVENTFD", ffi.new("struct kvm_ioeventfd *", {
+            "datamatch": datamatch or 0, "addr": addr, "len": length, "fd": fd,
+            "flags": flags}))
 
 
 class Vcpu(_Fd):

@@ -43,6 +43,9 @@ IOCTLS = [
     "KVM_CREATE_IRQCHIP",
     "KVM_CREATE_PIT2",
     "KVM_IRQ_LINE",
+    "KVM_SIGNAL_MSI",
+    "KVM_IRQFD",
+    "KVM_IOEVENTFD",
     "KVM_GET_REGS",
     "KVM_SET_REGS",
     "KVM_GET_SREGS",
@@ -57,6 +60,14 @@ IOCTLS = [
     "TUNGETVNETHDRSZ",
     "VHOST_SET_OWNER",
     "VHOST_GET_FEATURES",
+]
+
+# Constants whose definitions are expressions the header scan does not take.
+FLAGS = [
+    "KVM_IRQFD_FLAG_DEASSIGN",
+    "KVM_IOEVENTFD_FLAG_DATAMATCH",
+    "KVM_IOEVENTFD_FLAG_PIO",
+    "KVM_IOEVENTFD_FLAG_DEASSIGN",
 ]
 
 # Kernel structs Python fills in: listed fields are checked against the headers by the
@@ -83,6 +94,9 @@ struct kvm_sregs {
 };
 struct kvm_pit_config { uint32_t flags; ...; };
 struct kvm_irq_level { uint32_t irq; uint32_t level; };
+struct kvm_msi { uint32_t address_lo; uint32_t address_hi; uint32_t data; uint32_t flags; ...; };
+struct kvm_irqfd { uint32_t fd; uint32_t gsi; uint32_t flags; uint32_t resamplefd; ...; };
+struct kvm_ioeventfd { uint64_t datamatch; uint64_t addr; uint32_t len; int32_t fd; uint32_t flags; ...; };
 struct kvm_run { uint8_t request_interrupt_window; uint8_t immediate_exit; uint32_t exit_reason; ...; };
 struct kvmnet_exit {
     unsigned int reason; unsigned int is_write; unsigned int size; unsigned int count;
@@ -98,6 +112,14 @@ long kvmnet_ioctl_ptr(int fd, unsigned long request, void *arg);
 long kvmnet_tun_set_iff(int fd, const char *name, int flags, char *name_out);
 int kvmnet_setns(int fd, int nstype);
 long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit);
+struct kvmnet_fast_port {
+    unsigned short port; unsigned char direction; unsigned char value; unsigned char enabled;
+    unsigned long long hits;
+};
+#define KVMNET_FAST_READ ...
+#define KVMNET_FAST_WRITE ...
+long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
+                      struct kvmnet_fast_port *fast, int nfast, int *stop);
 long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd);
 int kvmnet_kick_signal(void);
 """
@@ -112,7 +134,7 @@ def scan(header, pattern):
 
 
 def constant_names():
-    names = list(IOCTLS)
+    names = IOCTLS + FLAGS
     for header, pattern in FAMILIES:
         names += scan(header, pattern)
     return list(dict.fromkeys(names))

@@ -77,6 +77,43 @@ long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit)
 	return 0;
 }
 
+static int kvmnet_fast_io(struct kvm_run *run, struct kvmnet_fast_port *fast, int nfast)
+{
+	int out = run->io.direction == KVM_EXIT_IO_OUT;
+	unsigned char *data = (unsigned char *)run + run->io.data_offset;
+
+	for (int i = 0; i < nfast; i++) {
+		struct kvmnet_fast_port *f = &fast[i];
+
+		if (f->port != run->io.port || !f->enabled)
+			continue;
+		if (out && f->direction == KVMNET_FAST_WRITE) {
+			f->hits += run->io.count;
+			return 1;
+		}
+		if (!out && f->direction == KVMNET_FAST_READ && run->io.size == 1 &&
+		    run->io.count == 1) {
+			*data = f->value;
+			f->hits++;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
+		      struct kvmnet_fast_port *fast, int nfast, volatile int *stop)
+{
+	for (;;) {
+		long ret = kvmnet_vcpu_run(vcpu_fd, run, exit);
+
+		if (ret < 0 || run->exit_reason != KVM_EXIT_IO || !kvmnet_fast_io(run, fast, nfast))
+			return ret;
+		if (*stop)
+			return 1;
+	}
+}
+
 #define KVMNET_CPUID_ENTRIES 256
 
 long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd)

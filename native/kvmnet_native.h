@@ -41,6 +41,30 @@ struct kvm_run;
 /* KVM_RUN once and decode the exit. -EINTR when kicked by kvmnet_kick_signal(). */
 long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit);
 
+/*
+ * Port accesses the run loop answers without returning to Python: the exits that come by
+ * the thousand and need no decision (a guest polling its idle UART's LSR, POST-code writes).
+ * Python flips `enabled` (and `value`) as device state changes; `hits` counts them.
+ */
+enum { KVMNET_FAST_READ = 1, KVMNET_FAST_WRITE = 2 };
+
+struct kvmnet_fast_port {
+	unsigned short port;
+	unsigned char direction;          /* KVMNET_FAST_READ: answer `value` to a 1-byte IN;
+					     KVMNET_FAST_WRITE: swallow OUTs of any size */
+	volatile unsigned char value;
+	volatile unsigned char enabled;   /* 0: exit to Python like any other port */
+	unsigned long long hits;
+};
+
+/*
+ * KVM_RUN until an exit the fast-port table does not absorb, and decode that exit as
+ * kvmnet_vcpu_run() does (returns 0); 1 when *stop was found set after an absorbed exit
+ * (nothing to dispatch); -EINTR when kicked.
+ */
+long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
+		      struct kvmnet_fast_port *fast, int nfast, volatile int *stop);
+
 /* KVM_GET_SUPPORTED_CPUID on kvm_fd, then KVM_SET_CPUID2 of all of it on vcpu_fd. */
 long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd);
 

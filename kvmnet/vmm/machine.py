@@ -1,24 +1,32 @@
 """A machine: one VM with RAM, in-kernel irqchip and PIT, COM1, the debug exit and PCI,
-booted from a multiboot image and run on its own thread.
+booted from a multiboot image, each vCPU run on its own thread.
 
-A Machine is a context manager: on every exit path its vCPU thread is stopped and every fd
-and mapping is released. A guest that stops answering is stopped by `wait`'s deadline
-(the watchdog), and what it printed is in `serial_log`.
+The boot vCPU enters the image; the others wait in the kernel for the INIT/SIPI a guest
+would send them. PCI devices are plugged before `start`: each gets the guest's memory, its
+own INTx line (a GSI, written to Interrupt Line) and, when it has MSI-X, a way to signal.
+
+A Machine is a context manager: on every exit path its vCPU threads and devices are stopped
+and every fd and mapping is released. A guest that stops answering is stopped by `wait`'s
+deadline (the watchdog), and what it printed is in `serial_log`.
 """
 
 import threading
 from contextlib import ExitStack
 
+from kvmnet.kvm import Cap
 from kvmnet.syscall import check, ffi, ioctl, lib
 from kvmnet.vmm import multiboot
 from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.debug_exit import PORT as DEBUG_EXIT_PORT, DebugExit
+from kvmnet.vmm.irq import IrqLine, pci_gsi
 from kvmnet.vmm.memory import GuestMemory
-from kvmnet.vmm.pci import CONFIG_ADDRESS, PciBus
-from kvmnet.vmm.serial import Uart16550
+from kvmnet.vmm.pci import CONFIG_ADDRESS, INTERRUPT_LINE, PciBus
+from kvmnet.vmm.serial import LSR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed, Vcpu
 
 COM1 = 0x3F8
+LSR_IDLE = 0x60  # THR empty, transmitter empty, no data: what an idle COM1 answers
+POST_PORT = 0x80  # POST codes: written by firmware and by the exit benchmark, ignored
 # x86 KVM needs three pages for the TSS and one for the identity map, out of RAM's way.
 TSS_ADDRESS, IDENTITY_MAP_ADDRESS = 0xFFFB_D000, 0xFFFB_C000
 
@@ -28,22 +36,22 @@ class GuestHung(TimeoutError):
 
 
 class Machine:
-    def __init__(self, kvm, image, memory_size=64 << 20):
+    def __init__(self, kvm, image, memory_size=64 << 20, vcpus=1):
         self._stack = ExitStack()
+        self.devices = []
+        self._threads = []
         self.serial_log = bytearray()
         self._serial_listeners = []
         self._end_listeners = []
         self.exit_status = None
         self._error = None
-        self._stop = False
-        self._thread = None
         try:
-            self._build(kvm, image, memory_size)
+            self._build(kvm, image, memory_size, vcpus)
         except BaseException:
             self._stack.close()
             raise
 
-    def _build(self, kvm, image, memory_size):
+    def _build(self, kvm, image, memory_size, vcpus):
         self.vm = self._stack.enter_context(kvm.create_vm())
         ioctl(self.vm.fd, "KVM_SET_TSS_ADDR", TSS_ADDRESS)
         ioctl(self.vm.fd, "KVM_SET_IDENTITY_MAP_ADDR", ffi.new("uint64_t *", IDENTITY_MAP_ADDRESS))
@@ -55,16 +63,44 @@ class Machine:
         entry, info = multiboot.load(image, self.memory)
 
         self.pio, self.mmio = Bus("port I/O"), Bus("MMIO")
-        self.uart = Uart16550(self._serial_output)
+        # The guest polls COM1's LSR while it waits: those reads, and POST-code writes,
+        # are answered in the C run loop while COM1 has nothing to say.
+        self._fast = ffi.new("struct kvmnet_fast_port[]", [
+            {"port": COM1 + LSR, "direction": lib.KVMNET_FAST_READ, "value": LSR_IDLE,
+             "enabled": 1},
+            {"port": POST_PORT, "direction": lib.KVMNET_FAST_WRITE, "enabled": 1}])
+        self.uart = Uart16550(self._serial_output, self._uart_rx_state)
         self.pio.insert(self.uart, COM1, 8)
         self.pio.insert(DebugExit(self._guest_exit), DEBUG_EXIT_PORT, 4)
         self.pci = PciBus(self.pio, self.mmio)
         self.pio.insert(self.pci, CONFIG_ADDRESS, 8)
 
-        self.vcpu = Vcpu(kvm, self.vm, 0)
-        self._stack.callback(self.vcpu.close)
+        most = kvm.check_extension(Cap.MAX_VCPUS) or kvm.check_extension(Cap.NR_VCPUS)
+        if not 1 <= vcpus <= most:
+            raise ValueError(f"{vcpus} vCPUs: this host allows 1..{most}")
+        self.vcpus = []
+        for index in range(vcpus):
+            self.vcpus.append(Vcpu(kvm, self.vm, index))
+            self._stack.callback(self.vcpus[-1].close)
+        self.vcpu = self.vcpus[0]
+        self.vcpu.set_fast_ports(self._fast)
         self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
         self._kick_signal = check(lib.kvmnet_kick_signal(), "sigaction")
+
+    def plug(self, device, slot=None):
+        """Put a PCI device on bus 0 (the first free slot unless given), before start()."""
+        if self._threads:
+            raise RuntimeError("PCI devices are plugged before the machine starts")
+        if slot is None:
+            slot = next(s for s in range(1, 32) if s not in self.pci.devices)
+        device.memory = self.memory
+        device.irq = IrqLine(self.vm, pci_gsi(slot))
+        device.config[INTERRUPT_LINE] = device.irq.gsi
+        if getattr(device, "msix", None) is not None:
+            device.msix.signal = self.vm.signal_msi
+        self.pci.add(slot, device)
+        self.devices.append(device)
+        return slot
 
     def on_serial(self, listener, on_end=None):
         """listener(bytes) gets every byte the guest sends on COM1; on_end(reason) is called
@@ -73,6 +109,9 @@ class Machine:
         if on_end:
             self._end_listeners.append(on_end)
 
+    def _uart_rx_state(self, busy):
+        self._fast[0].enabled = not busy
+
     def _serial_output(self, data):
         self.serial_log += data
         for listener in self._serial_listeners:
@@ -80,33 +119,45 @@ class Machine:
 
     def _guest_exit(self, status):
         self.exit_status = status
-        self._stop = True
+        self._request_stop()
+
+    def _request_stop(self):
+        for vcpu in self.vcpus:
+            vcpu.request_stop()
 
     def start(self):
-        self._thread = threading.Thread(target=self._run, name="kvmnet-vcpu0", daemon=True)
-        self._thread.start()
+        for device in self.devices:
+            device.start()
+        for vcpu in self.vcpus:
+            self._threads.append(threading.Thread(target=self._run, args=(vcpu,), daemon=True,
+                                                  name=f"kvmnet-vcpu{vcpu.index}"))
+            self._threads[-1].start()
         return self
 
-    def _run(self):
+    def _run(self, vcpu):
         try:
-            self.vcpu.run_loop(self.pio, self.mmio, lambda: self._stop)
+            vcpu.run_loop(self.pio, self.mmio)
         except BaseException as e:  # re-raised by wait() in the caller's thread
-            self._error = e
+            self._error = self._error or e
+            self._request_stop()
+        if vcpu is not self.vcpu:
+            return
         reason = f"the guest stopped: {self._error or f'exit status {self.exit_status}'}"
         for on_end in self._end_listeners:
             on_end(reason)
 
     @property
     def running(self):
-        return self._thread is not None and self._thread.is_alive()
+        return bool(self._threads) and self._threads[0].is_alive()
 
     def wait(self, timeout):
         """The guest's exit status. Raises GuestCrashed, or GuestHung after timeout seconds."""
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        self._threads[0].join(timeout)
+        if self._threads[0].is_alive():
             self.stop()
             raise GuestHung(f"guest still running after {timeout} s; serial log:\n"
                             + self.serial_text())
+        self.stop()  # the other vCPUs, when the boot vCPU is done
         if self._error is not None:
             error, self._error = self._error, None
             if isinstance(error, GuestCrashed):
@@ -115,18 +166,23 @@ class Machine:
         return self.exit_status
 
     def stop(self):
-        """Stop the vCPU (from any thread) and wait for its thread to end."""
-        self._stop = True
-        while self._thread is not None and self._thread.is_alive():
-            self.vcpu.kick(self._kick_signal)
-            self._thread.join(0.05)
+        """Stop every vCPU (from any thread) and wait for their threads to end."""
+        self._request_stop()
+        for vcpu, thread in zip(self.vcpus, self._threads):
+            while thread.is_alive():
+                vcpu.kick(self._kick_signal)
+                thread.join(0.05)
 
     def serial_text(self):
         return self.serial_log.decode("ascii", "replace")
 
     def close(self):
         self.stop()
-        self._stack.close()
+        try:
+            for device in self.devices:
+                device.close()
+        finally:
+            self._stack.close()
 
     def __enter__(self):
         return self

@@ -2,7 +2,9 @@
 
 BARs follow the spec's sizing protocol: writing all-ones reads back the size mask. When the
 guest moves a BAR, or turns decoding on or off in COMMAND, the device's region is moved on
-the I/O or MMIO bus by the `remap` callback the host bridge was given.
+the I/O or MMIO bus by the `remap` callback the host bridge was given. Capabilities form the
+usual linked list from CAPABILITIES_POINTER, from 0x40 up; each says which of its bits the
+guest may write.
 """
 
 import struct
@@ -38,7 +40,26 @@ class PciDevice:
         self.bars = list(bars)
         for i, bar in enumerate(self.bars):
             self._store_bar(i, 0)
+        self._caps = []  # (offset, writable mask over the whole capability, on_write)
         self.on_remap = None  # set by the host bridge: on_remap(device, bar_index, old, new)
+
+    def add_capability(self, cap_id, body, writable=b"", on_write=None):
+        """Append capability cap_id whose bytes after the ID and next pointer are body.
+        writable masks the bits of body the guest may change; on_write(offset into the
+        capability) runs after a guest write touched it. Returns the capability's offset."""
+        offset = self._caps[-1][0] + len(self._caps[-1][1]) if self._caps else 0x40
+        offset = (offset + 3) & ~3
+        if offset + 2 + len(body) > len(self.config):
+            raise ValueError("PCI capabilities do not fit in 256 bytes of configuration space")
+        self.config[offset:offset + 2 + len(body)] = bytes([cap_id, 0]) + bytes(body)
+        if self._caps:
+            self.config[self._caps[-1][0] + 1] = offset
+        else:
+            self.config[CAPABILITIES_POINTER] = offset
+            self.config[STATUS] |= STATUS_CAP_LIST
+        mask = b"\0\0" + bytes(writable).ljust(len(body), b"\0")
+        self._caps.append((offset, mask, on_write))
+        return offset
 
     def read_config(self, offset, size):
         return bytes(self.config[offset:offset + size])
@@ -48,6 +69,9 @@ class PciDevice:
             self._write_config_byte(offset + i, byte)
         if offset < BAR0 + 4 * len(self.bars) and offset + len(data) > COMMAND:
             self._sync_bars()
+        for cap, mask, on_write in self._caps:
+            if on_write and offset < cap + len(mask) and cap < offset + len(data):
+                on_write(max(offset - cap, 0))
 
     def _write_config_byte(self, offset, byte):
         if offset in (COMMAND, COMMAND + 1):
@@ -60,6 +84,11 @@ class PciDevice:
             self.config[offset] = byte  # masked to the size in _sync_bars
         elif offset == INTERRUPT_LINE:
             self.config[offset] = byte
+        else:
+            for cap, mask, _ in self._caps:
+                if cap <= offset < cap + len(mask):
+                    m = mask[offset - cap]
+                    self.config[offset] = self.config[offset] & ~m | byte & m
 
     def _sync_bars(self):
         for i, bar in enumerate(self.bars):

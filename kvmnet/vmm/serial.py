@@ -19,9 +19,11 @@ MCR_LOOP = 0x10
 
 
 class Uart16550:
-    def __init__(self, output):
-        """output(bytes) is called with every byte the guest transmits."""
+    def __init__(self, output, on_rx_state=None):
+        """output(bytes) is called with every byte the guest transmits; on_rx_state(bool),
+        when given, whenever the receive FIFO turns non-empty or empty (under the lock)."""
         self._output = output
+        self._on_rx_state = on_rx_state or (lambda has_data: None)
         self._rx = deque()
         self._lock = threading.Lock()
         self.ier = self.lcr = self.mcr = self.scr = self.fcr = 0
@@ -31,6 +33,8 @@ class Uart16550:
         """Bytes arriving on the line, for the guest to read (any thread)."""
         with self._lock:
             self._rx.extend(data)
+            if self._rx:
+                self._on_rx_state(True)
 
     def read(self, offset, size):
         return bytes([self._read_register(offset)]) + b"\0" * (size - 1)
@@ -44,7 +48,10 @@ class Uart16550:
             if dlab:
                 return self.divisor & 0xFF
             with self._lock:
-                return self._rx.popleft() if self._rx else 0
+                byte = self._rx.popleft() if self._rx else 0
+                if not self._rx:
+                    self._on_rx_state(False)
+                return byte
         if offset == IER:
             return self.divisor >> 8 if dlab else self.ier
         if offset == IIR_FCR:
@@ -79,9 +86,12 @@ class Uart16550:
             if value & FCR_CLEAR_RX:
                 with self._lock:
                     self._rx.clear()
+                    self._on_rx_state(False)
         elif offset == LCR:
             self.lcr = value
         elif offset == MCR:
             self.mcr = value & 0x1F
+            with self._lock:  # loopback changes what LSR means: let the slow path see it
+                self._on_rx_state(bool(self._rx) or bool(self.mcr & MCR_LOOP))
         elif offset == SCR:
             self.scr = value

@@ -1,4 +1,8 @@
-"""A vCPU: its kvm_run mapping, its CPUID, the multiboot entry state, and its exit loop."""
+"""A vCPU: its kvm_run mapping, its CPUID, the multiboot entry state, and its exit loop.
+
+The loop runs in C (native kvmnet_vcpu_loop) and comes back to Python only for exits that
+need a device model; the fast ports it answers itself are counted all the same.
+"""
 
 import errno
 import mmap
@@ -26,8 +30,27 @@ class Vcpu:
         self._run_view = ffi.from_buffer(self._run_map)
         self.run = ffi.cast("struct kvm_run *", self._run_view)
         self._exit = ffi.new("struct kvmnet_exit *")
-        self.exits = Counter()  # (exit name, port or address) -> count
+        self._exits = Counter()  # (exit name, port or address) -> count
+        self._fast = ffi.new("struct kvmnet_fast_port[]", 0)
+        self._stop = ffi.new("int *")
         self.thread_id = None
+
+    def set_fast_ports(self, fast):
+        """The kvmnet_fast_port table (a cffi array the caller keeps) this vCPU's loop uses."""
+        self._fast = fast
+
+    @property
+    def exits(self):
+        """(exit name, port or address) -> count, the fast ports' included."""
+        exits = Counter(self._exits)
+        for f in self._fast:
+            if f.hits:
+                exits["IO", f.port] += f.hits
+        return exits
+
+    def request_stop(self):
+        """The loop ends at its next exit (kick() to make that exit happen now)."""
+        self._stop[0] = 1
 
     def enter_protected_mode(self, entry, eax, ebx):
         """The multiboot entry state: flat 32-bit segments, paging off, EIP = entry."""
@@ -49,25 +72,26 @@ class Vcpu:
         ioctl(self.fd, "KVM_GET_REGS", regs)
         return regs.rip
 
-    def run_loop(self, pio, mmio, stopping):
-        """KVM_RUN until stopping() is true; dispatch I/O and MMIO exits to the buses."""
+    def run_loop(self, pio, mmio):
+        """KVM_RUN until request_stop(); dispatch I/O and MMIO exits to the buses."""
         self.thread_id = threading.get_ident()
-        exit = self._exit
-        while not stopping():
-            ret = lib.kvmnet_vcpu_run(self.fd, self.run, exit)
+        exit, fast, stop = self._exit, self._fast, self._stop
+        while not stop[0]:
+            ret = lib.kvmnet_vcpu_loop(self.fd, self.run, exit, fast, len(fast), stop)
             if ret == -errno.EINTR:
                 self.run.immediate_exit = 0
                 continue
-            check(ret, "KVM_RUN")
+            if check(ret, "KVM_RUN") == 1:
+                continue  # stopped after exits the fast ports absorbed
             reason = exit.reason
             if reason == lib.KVM_EXIT_IO:
-                self.exits["IO", exit.addr] += 1
+                self._exits["IO", exit.addr] += 1
                 self._io(pio, exit)
             elif reason == lib.KVM_EXIT_MMIO:
-                self.exits["MMIO", exit.addr] += 1
+                self._exits["MMIO", exit.addr] += 1
                 self._mmio(mmio, exit)
             else:
-                self.exits[EXIT_NAMES.get(reason, str(reason)), None] += 1
+                self._exits[EXIT_NAMES.get(reason, str(reason)), None] += 1
                 raise GuestCrashed(self._describe(exit))
 
     @staticmethod
@@ -100,6 +124,7 @@ class Vcpu:
 
     def kick(self, signo):
         """Make KVM_RUN return in the vCPU thread (from any thread)."""
+        self._stop[0] = 1
         self.run.immediate_exit = 1
         if self.thread_id is not None:
             try:
