@@ -37,7 +37,7 @@ class PciDevice:
         struct.pack_into("<HH", self.config, VENDOR_ID, vendor, device)
         struct.pack_into("<I", self.config, REVISION_ID, class_code << 8 | revision)
         self.config[INTERRUPT_PIN] = interrupt_pin
-        self.bars = list(bars)
+        self.bars = list(bars)  # BAR i; None where BAR i is not implemented
         for i, bar in enumerate(self.bars):
             self._store_bar(i, 0)
         self._caps = []  # (offset, writable mask over the whole capability, on_write)
@@ -93,9 +93,11 @@ class PciDevice:
     def _sync_bars(self):
         for i, bar in enumerate(self.bars):
             raw = struct.unpack_from("<I", self.config, BAR0 + 4 * i)[0]
-            self._store_bar(i, raw & ~(bar.size - 1))
+            self._store_bar(i, raw & ~(bar.size - 1) if bar else 0)
         command = self.config[COMMAND]
         for i, bar in enumerate(self.bars):
+            if bar is None:
+                continue
             decoding = command & (COMMAND_IO if bar.io else COMMAND_MEMORY)
             new = self._bar_base(i) if decoding else 0
             if new != bar.address and self.on_remap:
@@ -104,7 +106,7 @@ class PciDevice:
 
     def _store_bar(self, i, base):
         bar = self.bars[i]
-        flags = BAR_IO if bar.io else 0
+        flags = BAR_IO if bar and bar.io else 0
         struct.pack_into("<I", self.config, BAR0 + 4 * i, (base & 0xFFFF_FFFF) | flags)
 
     def _bar_base(self, i):

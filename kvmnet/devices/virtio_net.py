@@ -1,0 +1,285 @@
+"""virtio-net (virtio 1.2, 5.1): the paravirtual NIC, on the PCI transport.
+
+Queues: 0 receive, 1 transmit, 2 control. The rings of 0 and 1 are walked in C
+(native/virtio_net.c): TX on the vCPU thread when the driver kicks queue 1, RX on the
+device's own thread, which waits on the backend and on the driver's RX kicks. The control
+queue is rare and is handled here: RX mode (promiscuous, all-multicast) and the MAC tables.
+
+Fault switches (test only; each makes a conformance check fail when that check works):
+
+    filter_bug       the unicast filter accepts any destination MAC
+    lose_descriptor  one TX chain in 100 is returned as sent, but is not sent
+    corrupt_rx       the last byte of every received frame is flipped
+"""
+
+import os
+import struct
+import threading
+
+from kvmnet.devices.nic import Faults, mac_text, parse_mac
+from kvmnet.devices.virtio_pci import VirtioDevice, VirtioPci
+from kvmnet.syscall import check, ffi, lib
+
+DEVICE_ID = 1
+RX, TX, CTRL = 0, 1, 2
+F = {name: getattr(lib, name) for name in (
+    "VIRTIO_NET_F_CSUM", "VIRTIO_NET_F_GUEST_CSUM", "VIRTIO_NET_F_MTU", "VIRTIO_NET_F_MAC",
+    "VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_STATUS", "VIRTIO_NET_F_CTRL_VQ",
+    "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_MAC_ADDR", "VIRTIO_RING_F_EVENT_IDX")}
+S_LINK_UP = 1
+CTRL_RX, CTRL_MAC = 0, 1
+CTRL_RX_PROMISC, CTRL_RX_ALLMULTI = 0, 1
+CTRL_MAC_TABLE_SET, CTRL_MAC_ADDR_SET = 0, 1
+CTRL_OK, CTRL_ERR = 0, 1
+FAULTS = {"filter_bug": lib.KVMNET_VNET_FAULT_FILTER_BUG,
+          "lose_descriptor": lib.KVMNET_VNET_FAULT_LOSE_DESCRIPTOR,
+          "corrupt_rx": lib.KVMNET_VNET_FAULT_CORRUPT_RX}
+ETH_HEADER = 14
+WAIT_MS = 200  # the RX thread looks at its stop flag at least this often
+
+
+class VirtioNet(VirtioDevice):
+    DEVICE_ID = DEVICE_ID
+    QUEUES = 3
+
+    def __init__(self, mac, backend, faults=(), mtu=1500):
+        self.mac = parse_mac(mac)
+        self.backend, self.mtu = backend, mtu
+        self.transport = None  # set by VirtioNetPci
+        self.memory = None
+        self._state = ffi.new("struct kvmnet_vnet *")
+        self._buffers = [ffi.new("unsigned char[]", mtu + ETH_HEADER + 32) for _ in range(2)]
+        self._state.rx_buf, self._state.tx_buf = self._buffers
+        self._state.max_frame = mtu + ETH_HEADER
+        self._state.backend_fd = backend.fd
+        self._state.backend_hdr = backend.vnet_hdr_size
+        self.faults = Faults(self._state, FAULTS)
+        for name in faults:
+            self.faults.add(name)
+        self._lock = threading.Lock()
+        self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._stopping = False
+        self._thread = None
+        self.thread_error = None
+        self.reset()
+
+    # What the transport asks of a device.
+    def features(self):
+        offered = [F[name] for name in (
+            "VIRTIO_NET_F_MAC", "VIRTIO_NET_F_STATUS", "VIRTIO_NET_F_MRG_RXBUF",
+            "VIRTIO_NET_F_CTRL_VQ", "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_MAC_ADDR",
+            "VIRTIO_RING_F_EVENT_IDX", "VIRTIO_NET_F_MTU")]
+        if self.backend.vnet_hdr_size:  # checksums the backend can finish, or pass on
+            offered += [F["VIRTIO_NET_F_CSUM"], F["VIRTIO_NET_F_GUEST_CSUM"]]
+        return sum(1 << bit for bit in offered)
+
+    def config(self):
+        """mac, status, max_virtqueue_pairs, mtu."""
+        return struct.pack("<6sHHH", bytes(self._state.filter.mac), S_LINK_UP, 1, self.mtu)
+
+    def write_config(self, offset, data):
+        # Legacy drivers without CTRL_MAC_ADDR set the address by writing it here.
+        if offset < 6:
+            with self._lock:
+                mac = bytearray(self._state.filter.mac)
+                mac[offset:offset + len(data)] = data[:6 - offset]
+                self._state.filter.mac = list(mac)
+
+    def reset(self):
+        with self._lock:
+            state = self._state
+            for q in (state.rx, state.tx):
+                ffi.memmove(ffi.addressof(q), bytes(ffi.sizeof(q)), ffi.sizeof(q))
+            ffi.memmove(ffi.addressof(state.filter), bytes(ffi.sizeof(state.filter)),
+                        ffi.sizeof(state.filter))
+            state.filter.mac = list(self.mac)
+            state.pending = 0
+            self.negotiated = 0
+
+    def activate(self, features, queues):
+        with self._lock:
+            state = self._state
+            self.negotiated = features
+            version_1 = bool(features >> 32 & 1)
+            state.mergeable = bool(features >> F["VIRTIO_NET_F_MRG_RXBUF"] & 1)
+            state.guest_hdr = 12 if version_1 or state.mergeable else 10
+            event_idx = bool(features >> F["VIRTIO_RING_F_EVENT_IDX"] & 1)
+            self._queues = queues
+            for ring, q in ((state.rx, queues[RX]), (state.tx, queues[TX])):
+                ring.desc, ring.avail, ring.used = q.desc, q.driver, q.device
+                ring.size = q.size if q.enabled else 0
+                ring.event_idx = event_idx
+        self.notify(RX)
+
+    def notify(self, index):
+        if index == TX:
+            with self._lock:
+                irq = check(lib.kvmnet_vnet_tx(self._state), "virtio-net TX")
+            self._after(TX, irq, self._state.tx)
+        elif index == RX:
+            os.eventfd_write(self._wake, 1)
+        elif index == CTRL:
+            self._control()
+
+    def _after(self, index, irq, ring):
+        if irq:
+            self.transport.interrupt(index)
+        if ring.broken == 1:  # a malformed ring: tell the driver once (virtio 1.2, 2.1.2)
+            ring.broken = 2
+            self.transport.needs_reset()
+
+    # Memory, start and close come through the transport from the machine.
+    def attach_memory(self, memory):
+        with self._lock:
+            self.memory = memory
+            self._state.mem = ffi.cast("unsigned char *", memory.host_address)
+            self._state.mem_size = memory.size
+
+    def start(self):
+        self._thread = threading.Thread(target=self._rx_loop, name="kvmnet-virtio-net-rx",
+                                        daemon=True)
+        self._thread.start()
+
+    def _rx_loop(self):
+        try:
+            while not self._stopping:
+                check(lib.kvmnet_vnet_rx_wait(self._state, self._wake, WAIT_MS), "poll")
+                with self._lock:
+                    irq = check(lib.kvmnet_vnet_rx(self._state), "virtio-net RX")
+                self._after(RX, irq, self._state.rx)
+        except BaseException as e:  # kept for the test or machine that asks
+            self.thread_error = e
+
+    def close(self):
+        self._stopping = True
+        if self._thread is not None:
+            os.eventfd_write(self._wake, 1)
+            self._thread.join()
+            self._thread = None
+        if self._wake >= 0:
+            os.close(self._wake)
+            self._wake = -1
+
+    @property
+    def counters(self):
+        stats = self._state.stats
+        return {name: getattr(stats, name) for name, _ in ffi.typeof(stats).fields}
+
+    @property
+    def current_mac(self):
+        return mac_text(bytes(self._state.filter.mac))
+
+    # The control queue (5.1.6.5): [class, command][data...] readable, [ack] writable.
+    def _control(self):
+        q = self._queues[CTRL]
+        if not q.enabled:
+            return
+        ring = _PyRing(self.memory, q)
+        used_any = False
+        for head, readable, writable in ring.take():
+            ack = CTRL_ERR
+            if len(readable) >= 2 and writable:
+                ack = self._command(readable[0], readable[1], readable[2:])
+            ring.put(head, writable, bytes([ack]))
+            used_any = True
+        if used_any:
+            self.transport.interrupt(CTRL)
+
+    def _command(self, cls, command, data):
+        f = self._state.filter
+        with self._lock:
+            if cls == CTRL_RX and command in (CTRL_RX_PROMISC, CTRL_RX_ALLMULTI) and data:
+                setattr(f, "promisc" if command == CTRL_RX_PROMISC else "allmulti", data[0] != 0)
+                return CTRL_OK
+            if cls == CTRL_MAC and command == CTRL_MAC_ADDR_SET and len(data) >= 6:
+                f.mac = list(data[:6])
+                return CTRL_OK
+            if cls == CTRL_MAC and command == CTRL_MAC_TABLE_SET:
+                tables = _mac_tables(data)
+                if tables is None:
+                    return CTRL_ERR
+                (f.n_uni, uni), (f.n_multi, multi) = [(len(t), t) for t in tables]
+                for i, mac in enumerate(uni):
+                    f.uni[i] = list(mac)
+                for i, mac in enumerate(multi):
+                    f.multi[i] = list(mac)
+                return CTRL_OK
+        return CTRL_ERR
+
+
+def _mac_tables(data):
+    """Two virtio_net_ctrl_mac tables (le32 entries, then 6-byte MACs): unicast, multicast."""
+    tables, offset = [], 0
+    for _ in range(2):
+        if offset + 4 > len(data):
+            return None
+        (count,) = struct.unpack_from("<I", data, offset)
+        offset += 4
+        if count > 64 or offset + 6 * count > len(data):
+            return None
+        tables.append([data[offset + 6 * i:offset + 6 * i + 6] for i in range(count)])
+        offset += 6 * count
+    return tables
+
+
+class _PyRing:
+    """A split virtqueue walked in Python: for the control queue only, a few commands."""
+
+    def __init__(self, memory, q):
+        self.memory, self.q = memory, q
+
+    def take(self):
+        """(head, readable bytes, [(address, length)] writable) of each new chain."""
+        avail_idx = struct.unpack("<H", self.memory.read(self.q.driver + 2, 2))[0]
+        while self.q.last_avail != avail_idx:
+            slot = self.q.driver + 4 + 2 * (self.q.last_avail % self.q.size)
+            head = struct.unpack("<H", self.memory.read(slot, 2))[0]
+            self.q.last_avail = (self.q.last_avail + 1) & 0xFFFF
+            readable, writable, index = bytearray(), [], head
+            for _ in range(self.q.size):
+                addr, length, flags, nxt = struct.unpack(
+                    "<QIHH", self.memory.read(self.q.desc + 16 * index, 16))
+                if flags & 2:
+                    writable.append((addr, length))
+                else:
+                    readable += self.memory.read(addr, length)
+                if not flags & 1:
+                    break
+                index = nxt
+            yield head, bytes(readable), writable
+
+    def put(self, head, writable, data):
+        addr, length = writable[0] if writable else (0, 0)
+        if length:
+            self.memory.write(addr, data[:length])
+        used_idx = struct.unpack("<H", self.memory.read(self.q.device + 2, 2))[0]
+        self.memory.write(self.q.device + 4 + 8 * (used_idx % self.q.size),
+                          struct.pack("<II", head, min(len(data), length)))
+        self.memory.write(self.q.device + 2, struct.pack("<H", (used_idx + 1) & 0xFFFF))
+
+
+class VirtioNetPci(VirtioPci):
+    """virtio-net as a PCI function: modern-only (1af4:1041) or transitional (1af4:1000)."""
+
+    def __init__(self, mac, backend, faults=(), transitional=False, mtu=1500):
+        net = VirtioNet(mac, backend, faults, mtu)
+        super().__init__(net, transitional=transitional)
+        net.transport = self
+        self.net = net
+
+    @property
+    def memory(self):
+        return self.net.memory
+
+    @memory.setter
+    def memory(self, memory):
+        self.net.attach_memory(memory)
+
+    counters = property(lambda self: self.net.counters)
+    faults = property(lambda self: self.net.faults)
+
+    def start(self):
+        self.net.start()
+
+    def close(self):
+        self.net.close()

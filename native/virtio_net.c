@@ -1,0 +1,381 @@
+/* See virtio_net.h. Ring layout and rules: virtio 1.2, 2.7 (split virtqueues) and 5.1. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include "virtio_net.h"
+
+#define MAX_CHAIN 64	/* segments in one descriptor chain we gather or scatter */
+
+struct seg {
+	unsigned char *p;
+	uint32_t len;
+};
+
+/* Host pointer for [gpa, gpa+len) in guest RAM, or NULL. */
+static void *guest_ptr(const struct kvmnet_vnet *n, uint64_t gpa, uint64_t len)
+{
+	if (gpa > n->mem_size || len > n->mem_size - gpa)
+		return NULL;
+	return n->mem + gpa;
+}
+
+static struct vring_desc *ring_desc(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	return guest_ptr(n, q->desc, (uint64_t)q->size * sizeof(struct vring_desc));
+}
+
+static struct vring_avail *ring_avail(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	return guest_ptr(n, q->avail, 6 + 2ull * q->size);	/* with used_event */
+}
+
+static struct vring_used *ring_used(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	return guest_ptr(n, q->used, 6 + 8ull * q->size);	/* with avail_event */
+}
+
+/* A malformed ring stops its queue (counted); the caller sees q->broken and asks the
+   driver for a reset. */
+static int broken(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	q->broken = 1;
+	n->stats.errors++;
+	return 0;
+}
+
+/* The driver's published avail->idx, read before the entries it covers. */
+static uint16_t avail_idx(struct vring_avail *a)
+{
+	return __atomic_load_n(&a->idx, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The segments of the chain starting at head that the device may read (writable == 0) or
+ * write (writable == 1). Returns their count, or -EFAULT for a malformed chain.
+ */
+static int walk_chain(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head, int writable,
+		      struct seg *segs, uint64_t *total)
+{
+	struct vring_desc *desc = ring_desc(n, q);
+	uint16_t i = head;
+	int count = 0;
+
+	*total = 0;
+	if (!desc || head >= q->size)
+		return -EFAULT;
+	for (int steps = 0; steps < q->size; steps++) {
+		struct vring_desc *d = &desc[i];
+
+		if (d->flags & VRING_DESC_F_INDIRECT || count == MAX_CHAIN ||
+		    !(d->flags & VRING_DESC_F_WRITE) != !writable)
+			return -EFAULT;
+		segs[count].p = guest_ptr(n, d->addr, d->len);
+		segs[count].len = d->len;
+		if (!segs[count].p)
+			return -EFAULT;
+		*total += d->len;
+		count++;
+		if (!(d->flags & VRING_DESC_F_NEXT))
+			return count;
+		i = d->next;
+		if (i >= q->size)
+			return -EFAULT;
+	}
+	return -EFAULT;	/* a loop */
+}
+
+static void put_used(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head, uint32_t len)
+{
+	struct vring_used *used = ring_used(n, q);
+
+	used->ring[q->used_idx % q->size].id = head;
+	used->ring[q->used_idx % q->size].len = len;
+	q->used_idx++;
+	__atomic_store_n(&used->idx, q->used_idx, __ATOMIC_RELEASE);
+}
+
+/* Does the driver want an interrupt for what was used since the last decision? */
+static int want_interrupt(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	struct vring_avail *avail = ring_avail(n, q);
+	uint16_t old = q->signalled, now = q->used_idx;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);	/* used->idx before used_event */
+	q->signalled = now;
+	if (old == now)
+		return 0;
+	if (q->event_idx)
+		return vring_need_event(avail->ring[q->size], now, old);
+	return !(avail->flags & VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+void kvmnet_vring_publish_avail_event(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	struct vring_used *used = ring_used(n, q);
+
+	if (used && q->event_idx)
+		__atomic_store_n(&used->ring[q->size].id, q->last_avail, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);	/* avail_event before re-reading avail->idx */
+}
+
+static int ring_ok(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	return q->size && !q->broken && ring_desc(n, q) && ring_avail(n, q) && ring_used(n, q);
+}
+
+/* Copy a chain's readable bytes into buf (at most cap); the byte count, or -EFAULT. */
+static long gather(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head,
+		   unsigned char *buf, uint64_t cap)
+{
+	struct seg segs[MAX_CHAIN];
+	uint64_t total, done = 0;
+	int count = walk_chain(n, q, head, 0, segs, &total);
+
+	if (count < 0)
+		return count;
+	if (total > cap)
+		return -EMSGSIZE;
+	for (int i = 0; i < count; i++) {
+		memcpy(buf + done, segs[i].p, segs[i].len);
+		done += segs[i].len;
+	}
+	return done;
+}
+
+/*
+ * TX: each chain is [virtio_net_hdr][frame] in readable descriptors. It is gathered into
+ * tx_buf so that the backend's header (backend_hdr bytes) sits right before the frame.
+ */
+long kvmnet_vnet_tx(struct kvmnet_vnet *n)
+{
+	struct kvmnet_vring *q = &n->tx;
+	unsigned char *base = n->tx_buf + 12;	/* room to grow the header in front */
+	struct vring_avail *avail;
+	int irq = 0;
+
+	if (!ring_ok(n, q))
+		return 0;
+	avail = ring_avail(n, q);
+	for (;;) {
+		while (q->last_avail != avail_idx(avail)) {
+			uint16_t head = avail->ring[q->last_avail % q->size];
+			long len = gather(n, q, head, base, n->max_frame + n->guest_hdr);
+
+			if (len < 0 && len != -EMSGSIZE)
+				return broken(n, q);
+			q->last_avail++;
+			if (len < n->guest_hdr + 14) {	/* too long, or no room for an Ethernet header */
+				n->stats.tx_backend_errors++;
+			} else if ((n->faults & KVMNET_VNET_FAULT_LOSE_DESCRIPTOR) &&
+				   n->stats.tx_frames % 100 == 99) {
+				n->stats.tx_frames++;
+				n->stats.faults_applied++;
+			} else {
+				/* The first 10 header bytes mean the same to the backend; num_buffers
+				   means nothing on TX. */
+				unsigned char *out = base + n->guest_hdr - n->backend_hdr;
+				size_t frame = len - n->guest_hdr;
+				unsigned char hdr[10];
+
+				memcpy(hdr, base, 10);
+				if (n->backend_hdr) {
+					memcpy(out, hdr, 10);
+					memset(out + 10, 0, n->backend_hdr - 10);
+				}
+				if (write(n->backend_fd, out, frame + n->backend_hdr) < 0)
+					n->stats.tx_backend_errors++;
+				n->stats.tx_frames++;
+				n->stats.tx_bytes += frame;
+			}
+			put_used(n, q, head, 0);
+		}
+		kvmnet_vring_publish_avail_event(n, q);
+		if (q->last_avail == avail_idx(avail))
+			break;
+	}
+	irq = want_interrupt(n, q);
+	return irq ? KVMNET_VNET_IRQ_TX : 0;
+}
+
+static int same_mac(const unsigned char *a, const unsigned char *b)
+{
+	return memcmp(a, b, 6) == 0;
+}
+
+int kvmnet_vnet_accepts(const struct kvmnet_vnet_filter *f, const unsigned char *dst)
+{
+	static const unsigned char broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	if (f->promisc)
+		return 1;
+	if (same_mac(dst, broadcast))
+		return !f->nobcast;
+	if (dst[0] & 1) {
+		if (f->nomulti)
+			return 0;
+		if (f->allmulti)
+			return 1;
+		for (unsigned int i = 0; i < f->n_multi && i < 64; i++)
+			if (same_mac(dst, f->multi[i]))
+				return 1;
+		return 0;
+	}
+	if (f->nouni)
+		return 0;
+	if (f->alluni || same_mac(dst, f->mac))
+		return 1;
+	for (unsigned int i = 0; i < f->n_uni && i < 64; i++)
+		if (same_mac(dst, f->uni[i]))
+			return 1;
+	return 0;
+}
+
+/* Chains from last_avail whose writable room adds up to need bytes; 0 if there are not
+   enough (mergeable) or the first is too small (not mergeable), -EFAULT if malformed. */
+static int chains_for(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint64_t need)
+{
+	struct vring_avail *avail = ring_avail(n, q);
+	uint16_t have = avail_idx(avail) - q->last_avail;
+	struct seg segs[MAX_CHAIN];
+	uint64_t room = 0, total;
+
+	for (uint16_t i = 0; i < have; i++) {
+		uint16_t head = avail->ring[(uint16_t)(q->last_avail + i) % q->size];
+
+		if (walk_chain(n, q, head, 1, segs, &total) < 0)
+			return -EFAULT;
+		room += total;
+		if (room >= need)
+			return i + 1;
+		if (!n->mergeable)
+			return -EMSGSIZE;
+	}
+	return 0;
+}
+
+/* Scatter src into the next `chains` chains, each chain's used length set to what it got. */
+static void scatter(struct kvmnet_vnet *n, struct kvmnet_vring *q, int chains,
+		    const unsigned char *src, uint64_t len)
+{
+	struct vring_avail *avail = ring_avail(n, q);
+	struct seg segs[MAX_CHAIN];
+	uint64_t total;
+
+	for (int c = 0; c < chains; c++) {
+		uint16_t head = avail->ring[q->last_avail % q->size];
+		int count = walk_chain(n, q, head, 1, segs, &total);
+		uint32_t put = 0;
+
+		for (int i = 0; i < count && len; i++) {
+			uint32_t part = segs[i].len < len ? segs[i].len : len;
+
+			memcpy(segs[i].p, src, part);
+			src += part;
+			len -= part;
+			put += part;
+		}
+		q->last_avail++;
+		put_used(n, q, head, put);
+	}
+}
+
+/*
+ * Deliver the frame in rx_buf: [backend header][frame]. Returns 1 when done with it
+ * (delivered or dropped), 0 when it must wait for buffers, -EFAULT for a broken ring.
+ */
+static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	unsigned char *frame = n->rx_buf + 12 + n->backend_hdr;
+	uint32_t len = n->pending - n->backend_hdr;
+	unsigned char *hdr = frame - n->guest_hdr;	/* the guest's header, built in place */
+	unsigned char backend_hdr[12];
+	int chains;
+
+	if (n->pending < (unsigned int)n->backend_hdr + 14 || len > n->max_frame) {
+		n->stats.rx_too_big += len > n->max_frame;
+		return 1;
+	}
+	if (!kvmnet_vnet_accepts(&n->filter, frame) &&
+	    !(n->faults & KVMNET_VNET_FAULT_FILTER_BUG && !(frame[0] & 1))) {
+		n->stats.rx_filtered++;
+		return 1;
+	}
+	chains = chains_for(n, q, n->guest_hdr + len);
+	if (chains == -EMSGSIZE) {
+		n->stats.rx_too_big++;
+		return 1;
+	}
+	if (chains <= 0)
+		return chains;
+	memcpy(backend_hdr, frame - n->backend_hdr, n->backend_hdr);
+	memset(hdr, 0, n->guest_hdr);
+	memcpy(hdr, backend_hdr, n->backend_hdr < 10 ? n->backend_hdr : 10);
+	if (n->guest_hdr == 12)
+		hdr[10] = chains, hdr[11] = chains >> 8;	/* num_buffers */
+	if (n->faults & KVMNET_VNET_FAULT_CORRUPT_RX && len > 28) {
+		frame[len - 1] ^= 0xff;
+		n->stats.faults_applied++;
+	}
+	scatter(n, q, chains, hdr, n->guest_hdr + len);
+	n->stats.rx_frames++;
+	n->stats.rx_bytes += len;
+	return 1;
+}
+
+long kvmnet_vnet_rx_wait(struct kvmnet_vnet *n, int wake_fd, int timeout_ms)
+{
+	struct pollfd fds[2] = { { .fd = wake_fd, .events = POLLIN },
+				 { .fd = n->backend_fd, .events = POLLIN } };
+	uint64_t counter;
+
+	/* A frame already waiting for buffers: only a kick can help, not the backend. */
+	if (poll(fds, n->pending ? 1 : 2, timeout_ms) < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (fds[0].revents & POLLIN && read(wake_fd, &counter, sizeof(counter)) < 0)
+		return -errno;
+	return 0;
+}
+
+long kvmnet_vnet_rx(struct kvmnet_vnet *n)
+{
+	struct kvmnet_vring *q = &n->rx;
+	int ret;
+
+	if (!ring_ok(n, q))
+		return 0;
+	for (;;) {
+		if (!n->pending) {
+			/* One byte more than the longest frame, to see a frame that is too long. */
+			ssize_t got = read(n->backend_fd, n->rx_buf + 12,
+					   n->max_frame + n->backend_hdr + 1);
+
+			if (got < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (got < 0)
+				return -errno;
+			n->pending = got;
+		}
+		ret = deliver(n, q);
+		if (ret < 0)
+			return broken(n, q);
+		if (ret == 0) {
+			/* No buffers: ask for a kick when the driver adds some, then look again
+			   in case it did in between. */
+			kvmnet_vring_publish_avail_event(n, q);
+			if (chains_for(n, q, n->guest_hdr + n->pending) <= 0) {
+				n->stats.rx_no_buffer++;
+				break;
+			}
+			continue;
+		}
+		n->pending = 0;
+	}
+	kvmnet_vring_publish_avail_event(n, q);
+	return want_interrupt(n, q) ? KVMNET_VNET_IRQ_RX : 0;
+}

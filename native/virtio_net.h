@@ -1,0 +1,81 @@
+/*
+ * virtio-net's datapath: split virtqueues walked in C, frames moved between guest memory
+ * and the backend fd (a tap, one frame per read/write) with the virtio-net header converted
+ * between the guest's size and the backend's.
+ *
+ * Python (kvmnet/devices/virtio_net.py) owns the device's registers and configuration and
+ * fills struct kvmnet_vnet; these functions only walk rings. Every guest address is checked
+ * against guest RAM: a bad one counts in `errors` and stops that queue, never the VMM.
+ * Return values: a mask of KVMNET_VNET_IRQ_* (which queues want an interrupt), or -errno.
+ */
+#ifndef KVMNET_VIRTIO_NET_H
+#define KVMNET_VIRTIO_NET_H
+
+/* cffi: begin */
+struct kvmnet_vring {
+	unsigned long long desc, avail, used;	/* guest-physical addresses of the three parts */
+	unsigned short size;			/* entries; 0 = queue not enabled */
+	unsigned short last_avail;		/* next available entry the device takes */
+	unsigned short used_idx;		/* the device's copy of used->idx */
+	unsigned short signalled;		/* used_idx at the last interrupt (EVENT_IDX) */
+	unsigned char event_idx;		/* VIRTIO_RING_F_EVENT_IDX negotiated */
+	unsigned char broken;			/* a bad descriptor was seen: queue stopped */
+};
+
+struct kvmnet_vnet_filter {
+	unsigned char mac[6];
+	unsigned char promisc, allmulti, alluni, nomulti, nouni, nobcast;
+	unsigned int n_uni, n_multi;
+	unsigned char uni[64][6], multi[64][6];
+};
+
+struct kvmnet_vnet_stats {
+	unsigned long long tx_frames, tx_bytes, rx_frames, rx_bytes;
+	unsigned long long rx_filtered, rx_no_buffer /* waits for the driver's buffers */, rx_too_big, tx_backend_errors, errors;
+	unsigned long long faults_applied;
+};
+
+struct kvmnet_vnet {
+	unsigned char *mem;
+	unsigned long long mem_size;
+	int backend_fd;
+	int backend_hdr;	/* vnet header bytes on the backend fd: 0, 10 or 12 */
+	int guest_hdr;		/* virtio_net_hdr size the driver uses: 10, or 12 */
+	int mergeable;		/* VIRTIO_NET_F_MRG_RXBUF negotiated */
+	unsigned int max_frame;	/* longest frame the device takes or gives */
+	unsigned int faults;	/* KVMNET_VNET_FAULT_*: test-only switches */
+	unsigned char *rx_buf;	/* each holds one frame and its headers: max_frame + 32 bytes; */
+	unsigned char *tx_buf;	/* RX and TX run on different threads, so one each */
+	unsigned int pending;	/* bytes in rx_buf read from the backend, not yet delivered */
+	struct kvmnet_vring rx, tx;
+	struct kvmnet_vnet_filter filter;
+	struct kvmnet_vnet_stats stats;
+};
+
+#define KVMNET_VNET_IRQ_RX 1
+#define KVMNET_VNET_IRQ_TX 2
+#define KVMNET_VNET_FAULT_FILTER_BUG 1		/* the unicast filter accepts any MAC */
+#define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100 completes unsent */
+#define KVMNET_VNET_FAULT_CORRUPT_RX 4		/* flips a payload byte on receive */
+
+/* Take every available TX chain, send its frame to the backend, return the chain. */
+long kvmnet_vnet_tx(struct kvmnet_vnet *n);
+
+/*
+ * The RX device thread: wait (up to timeout_ms, -1 for ever) until the backend has a frame
+ * or wake_fd (an eventfd: the driver's RX kick, or a stop request) is signalled; no state
+ * is touched, so the caller holds no lock. Then, under the device's lock, deliver backend
+ * frames into available RX buffers until one or the other runs out: a frame that finds no
+ * buffer is kept (pending) until the driver's next kick.
+ */
+long kvmnet_vnet_rx_wait(struct kvmnet_vnet *n, int wake_fd, int timeout_ms);
+long kvmnet_vnet_rx(struct kvmnet_vnet *n);
+
+/* Would a frame for this destination pass the RX filter? (Exposed for tests.) */
+int kvmnet_vnet_accepts(const struct kvmnet_vnet_filter *f, const unsigned char *dst);
+
+/* After the driver kicked a queue with EVENT_IDX: publish avail_event = last_avail. */
+void kvmnet_vring_publish_avail_event(struct kvmnet_vnet *n, struct kvmnet_vring *q);
+/* cffi: end */
+
+#endif

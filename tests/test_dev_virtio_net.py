@@ -1,0 +1,210 @@
+"""virtio-net on its own: a Python driver programs the model through its BARs and rings in
+a real memfd, the backend is a datagram socketpair, and every frame is checked byte for
+byte with kvmnet.testframe, on the modern and the legacy interface."""
+
+import os
+import time
+
+import pytest
+
+from kvmnet import testframe
+from kvmnet.devices import virtio_pci as vp
+from kvmnet.devices.virtio_net import F, VirtioNetPci
+
+from tests.drivers.virtio import SocketBackend, VirtioNetDriver
+
+MAC, PEER, OTHER = "02:00:00:00:00:01", "02:00:00:00:00:99", "02:00:00:00:00:42"
+LEGACY = [False, True]
+
+
+@pytest.fixture(params=LEGACY, ids=["modern", "legacy"])
+def net(request):
+    backend = SocketBackend()
+    device = VirtioNetPci(MAC, backend, transitional=request.param)
+    driver = VirtioNetDriver(device, legacy=request.param)
+    driver.start()
+    device.start()
+    yield driver
+    device.close()
+    driver.close()
+    backend.close()
+    assert device.net.thread_error is None
+
+
+def wait_used(driver, q, count, timeout=2):
+    got, deadline = [], time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        got += driver.used(q)
+        time.sleep(0.001)
+    return got
+
+
+def receive(driver, frames, room=2048):
+    slots = []
+    for _ in frames:
+        driver.add_buffer(0, writable=room)
+        slots.append((driver.free[0] - 1) % driver.size)
+    driver.kick(0)
+    for frame in frames:
+        driver.dev.net.backend.peer.send(frame)
+    used = wait_used(driver, 0, len(frames))
+    hdr = driver.hdr_size()
+    return [driver.buffer(0, slot, length)[hdr:] for slot, length in used]
+
+
+def test_ids_and_capabilities_follow_the_spec():
+    for transitional, device_id in ((False, 0x1041), (True, 0x1000)):
+        device = VirtioNetPci(MAC, SocketBackend(), transitional=transitional)
+        assert device.read_config(0, 4) == (0x1AF4 | device_id << 16).to_bytes(4, "little")
+        caps, offset = [], device.config[0x34]
+        while offset:
+            caps.append((device.config[offset], device.config[offset + 3]))
+            offset = device.config[offset + 1]
+        assert (0x11, caps[0][1]) == caps[0]  # MSI-X first
+        assert sorted(t for cap, t in caps[1:]) == [vp.CAP_COMMON, vp.CAP_NOTIFY, vp.CAP_ISR,
+                                                   vp.CAP_DEVICE]
+
+
+def test_features_ok_refused_without_version_1():
+    device = VirtioNetPci(MAC, SocketBackend())
+    driver = VirtioNetDriver(device, features=1 << F["VIRTIO_NET_F_MAC"])
+    driver.negotiate()
+    assert not driver.status() & vp.STATUS_FEATURES_OK
+
+
+@pytest.mark.parametrize("size", [42, 60, 64, 128, 512, 1024, 1514])
+def test_transmit_reaches_the_backend_byte_for_byte(net, size):
+    frames = [testframe.build(PEER, MAC, seq, 7, size) for seq in range(20)]
+    for frame in frames:
+        net.send(frame)
+    got = [net.dev.net.backend.peer.recv(4096) for _ in frames]
+    assert got == frames
+    assert len(wait_used(net, 1, 20)) == 20
+
+
+def test_receive_delivers_to_own_mac_and_broadcast(net):
+    frames = [testframe.build(MAC, PEER, seq, 9, 1514) for seq in range(10)]
+    frames.append(testframe.build("ff:ff:ff:ff:ff:ff", PEER, 10, 9, 60))
+    assert receive(net, frames) == frames
+    assert net.dev.counters["rx_frames"] == 11
+
+
+def test_unicast_to_another_mac_is_filtered_until_promiscuous(net):
+    frame = testframe.build(OTHER, PEER, 0, 1, 60)
+    net.add_buffer(0, writable=2048)
+    net.kick(0)
+    net.dev.net.backend.peer.send(frame)
+    assert wait_used(net, 0, 1, timeout=0.3) == []
+    assert net.dev.counters["rx_filtered"] == 1
+    assert net.control(0, 0, b"\x01") == 0  # VIRTIO_NET_CTRL_RX_PROMISC on
+    net.dev.net.backend.peer.send(frame)
+    assert len(wait_used(net, 0, 1)) == 1
+
+
+def test_multicast_needs_the_mac_table(net):
+    group = "01:00:5e:00:00:fb"
+    frame = testframe.build(group, PEER, 0, 1, 60)
+    net.add_buffer(0, writable=2048)
+    net.kick(0)
+    net.dev.net.backend.peer.send(frame)
+    assert wait_used(net, 0, 1, timeout=0.3) == []
+    table = (0).to_bytes(4, "little") + (1).to_bytes(4, "little") + testframe.mac_bytes(group)
+    assert net.control(1, 0, table) == 0  # VIRTIO_NET_CTRL_MAC_TABLE_SET
+    net.dev.net.backend.peer.send(frame)
+    assert len(wait_used(net, 0, 1)) == 1
+
+
+def test_mac_addr_set_moves_the_filter(net):
+    assert net.control(1, 1, testframe.mac_bytes(OTHER)) == 0
+    frames = [testframe.build(OTHER, PEER, 0, 3, 128)]
+    assert receive(net, frames) == frames
+
+
+def test_a_frame_waits_for_buffers_and_is_not_lost(net):
+    frame = testframe.build(MAC, PEER, 0, 5, 256)
+    net.dev.net.backend.peer.send(frame)
+    time.sleep(0.05)
+    assert net.dev.counters["rx_frames"] == 0
+    net.add_buffer(0, writable=2048)
+    net.kick(0)
+    used = wait_used(net, 0, 1)
+    assert [net.buffer(0, slot, n)[net.hdr_size():] for slot, n in used] == [frame]
+
+
+def test_bad_descriptor_address_breaks_the_queue_not_the_vmm(net):
+    net.memory.write(net._addr(1, 0), (1 << 40).to_bytes(8, "little") + (60).to_bytes(4, "little")
+                     + bytes(4))
+    avail = net._addr(1, 0x1000)
+    net.memory.write(avail + 4, bytes(2))
+    net.memory.write(avail + 2, (1).to_bytes(2, "little"))
+    net.kick(1)
+    assert net.dev.counters["errors"] == 1
+    assert net.status() & vp.STATUS_NEEDS_RESET
+
+
+def test_fault_switches_break_what_they_name():
+    backend = SocketBackend()
+    device = VirtioNetPci(MAC, backend, faults=["corrupt_rx", "filter_bug"])
+    driver = VirtioNetDriver(device)
+    driver.start()
+    device.start()
+    try:
+        frame = testframe.build(OTHER, PEER, 0, 1, 128)
+        got = receive(driver, [frame])
+        assert len(got) == 1 and testframe.check(got[0]) is not None
+        device.faults.discard("corrupt_rx")
+        device.faults.add("lose_descriptor")
+        for seq in range(100):
+            driver.send(testframe.build(PEER, MAC, seq, 2, 60))
+        assert device.counters["tx_frames"] == 100
+        backend.peer.settimeout(0.2)
+        sent = []
+        while True:
+            try:
+                sent.append(backend.peer.recv(2048))
+            except TimeoutError:
+                break
+        assert len(sent) == 99
+    finally:
+        device.close()
+        driver.close()
+        backend.close()
+
+
+def test_msix_vector_signals_when_enabled_and_unmasked():
+    backend = SocketBackend()
+    device = VirtioNetPci(MAC, backend)
+    driver = VirtioNetDriver(device)
+    driver.start()
+    cap = device.config[0x34]
+    device.write_config(cap + 2, (0x8000).to_bytes(2, "little"))  # MSI-X enable
+    table = device.msix.bar.device
+    table.write(16, (0xFEE00000).to_bytes(8, "little") + (0x41).to_bytes(4, "little"))
+    table.write(28, bytes(4))  # unmask vector 1
+    driver._w(vp.COMMON + 0x16, 1, 2)
+    driver._w(vp.COMMON + 0x1A, 1, 2)  # TX queue -> vector 1
+    driver.send(testframe.build(PEER, MAC, 0, 1, 60))
+    assert driver.msi == [(0xFEE00000, 0x41)]
+    assert not driver.irq.raised
+    device.close()
+    driver.close()
+    backend.close()
+
+
+def test_intx_and_isr_without_msix(net):
+    net.send(testframe.build(PEER, MAC, 0, 1, 60))
+    assert net.irq.level
+    isr = net._r(0x13, 1) if net.legacy else net._r(vp.ISR, 1)
+    assert isr == vp.ISR_QUEUE and not net.irq.level
+
+
+def test_close_leaves_no_thread_or_fd():
+    before = set(os.listdir("/proc/self/fd"))
+    backend = SocketBackend()
+    device = VirtioNetPci(MAC, backend)
+    driver = VirtioNetDriver(device)
+    device.start()
+    device.close()
+    driver.close()
+    backend.close()
+    assert set(os.listdir("/proc/self/fd")) == before
