@@ -2,7 +2,9 @@
 
 Every line carries a CRC-32, so a lost or garbled byte shows as a ProtocolError rather
 than as a wrong answer. One command at a time: `command` sends a line and collects its
-DATA lines until the final OK or ERR.
+DATA lines until the final OK or ERR. A command that runs while the host does something
+else (the guest receiving what a peer sends) is started with `begin` and finished with
+`Pending.result`; `Pending.interrupt` ends one that waits for frames early.
 """
 
 import itertools
@@ -31,6 +33,12 @@ class Reply:
     @property
     def text(self):
         return " ".join(self.words)
+
+    @property
+    def fields(self):
+        """The OK line's key=value words as a dict, numbers as ints."""
+        pairs = (word.split("=", 1) for word in self.words if "=" in word)
+        return {key: int(value) if value.isdigit() else value for key, value in pairs}
 
 
 def frame(body):
@@ -96,8 +104,15 @@ class GuestChannel:
 
     def command(self, text, timeout=10):
         """Send a command; return its Reply, or raise GuestError on ERR."""
+        return self.begin(text).result(timeout)
+
+    def begin(self, text):
+        """Send a command and return at once; its reply is Pending.result()."""
         seq = next(self._seq)
         self._send(frame(f"{seq} {text}"))
+        return Pending(self, seq, text)
+
+    def _reply(self, seq, text, timeout):
         data = []
         while True:
             got_seq, word, args = self._next(timeout)
@@ -115,3 +130,20 @@ class GuestChannel:
                 raise GuestError(f"{text!r}: {' '.join(args)}")
             else:
                 raise ProtocolError(f"unexpected {word} in the reply to {text!r}")
+
+
+@dataclass
+class Pending:
+    """A command sent whose reply has not been read yet."""
+
+    channel: GuestChannel
+    seq: int
+    text: str
+
+    def interrupt(self):
+        """End a command that waits for frames (recv, bounce, serve, irq) now: the guest
+        takes any byte from the host as the signal."""
+        self.channel._send(b"\n")
+
+    def result(self, timeout=10):
+        return self.channel._reply(self.seq, self.text, timeout)

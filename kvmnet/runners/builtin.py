@@ -4,20 +4,39 @@ from pathlib import Path
 
 from kvmnet.guest import GuestChannel
 from kvmnet.kvm import Kvm
+from kvmnet.runners.nics import builtin_device
 from kvmnet.vmm.machine import Machine
 
 
 class BuiltinGuest:
-    def __init__(self, kvm_device, image_path, memory_size):
+    def __init__(self, kvm_device, image_path, memory_size, nics=()):
         self._kvm = Kvm(kvm_device)
         try:
             self.machine = Machine(self._kvm, Path(image_path).read_bytes(), memory_size)
         except BaseException:
             self._kvm.close()
             raise
+        try:
+            for nic in nics:
+                self._plug(builtin_device(nic))
+        except BaseException:
+            self.close()  # closes what was plugged
+            raise
         self.channel = GuestChannel(self.machine.uart.feed)
         self.machine.on_serial(self.channel.receive, self.channel.end)
         self.machine.start()
+
+    def _plug(self, device):
+        try:
+            self.machine.plug(device)
+        except BaseException:
+            device.close()
+            raise
+
+    @property
+    def nics(self):
+        """The device models, in PCI order (the guest's NIC order)."""
+        return self.machine.devices
 
     @property
     def exits(self):
@@ -46,5 +65,6 @@ class BuiltinRunner:
     def __init__(self, kvm_device="/dev/kvm", memory_size=64 << 20):
         self.kvm_device, self.memory_size = kvm_device, memory_size
 
-    def start(self, image_path):
-        return BuiltinGuest(self.kvm_device, image_path, self.memory_size)
+    def start(self, image_path, nics=()):
+        """The built-in VMM booting image_path with nics (kvmnet.runners.nics.Nic), started."""
+        return BuiltinGuest(self.kvm_device, image_path, self.memory_size, nics)

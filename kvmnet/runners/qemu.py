@@ -10,6 +10,7 @@ import subprocess
 import threading
 
 from kvmnet.guest import GuestChannel
+from kvmnet.runners.nics import qemu_arguments
 from kvmnet.vmm.vcpu import GuestCrashed
 
 QEMU = "qemu-system-x86_64"
@@ -21,12 +22,17 @@ class QemuUnavailable(RuntimeError):
 
 
 class QemuGuest:
-    def __init__(self, command):
+    def __init__(self, command, pass_fds=()):
         self.command = command
         self._log = bytearray()
         self.channel = None
-        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          pass_fds=pass_fds)
+        finally:
+            for fd in pass_fds:  # QEMU has its copies now
+                os.close(fd)
         self.channel = GuestChannel(self._send)
         self._reader = threading.Thread(target=self._read, name="qemu-serial", daemon=True)
         self._reader.start()
@@ -88,12 +94,14 @@ class QemuRunner:
             return f"{QBOOT} not found: install Debian's qemu-system-x86 (it ships qboot)"
         return None
 
-    def start(self, image_path):
+    def start(self, image_path, nics=()):
+        """QEMU booting image_path with nics (kvmnet.runners.nics.Nic), started."""
         reason = self.missing()
         if reason:
             raise QemuUnavailable(reason)
+        nic_args, fds = qemu_arguments(nics)
         return QemuGuest([
             self.binary, "-accel", "kvm", "-M", "pc", "-m", str(self.memory_mib),
             "-nodefaults", "-nographic", "-no-reboot", "-bios", QBOOT,
             "-kernel", str(image_path), "-serial", "stdio", "-monitor", "none",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=4", *nic_args], pass_fds=fds)

@@ -1,0 +1,63 @@
+"""The NIC models a guest can be given, and how each runner builds one.
+
+A Nic names a model, a MAC and a backend (kvmnet.backends: a tap the topology made). The
+built-in VMM plugs its own device model onto the backend; QEMU gets the backend's fd as
+`-netdev tap,fd=N` and its own device model of the same name, so one test compares the two.
+"""
+
+from dataclasses import dataclass
+
+MODELS = ("rtl8139", "e1000", "virtio", "virtio-legacy")
+
+# The guest drives "virtio" through the modern interface (1af4:1041) and "virtio-legacy"
+# through the I/O BAR of a transitional device (1af4:1000, QEMU's default on -M pc).
+QEMU_DEVICES = {
+    "rtl8139": "rtl8139",
+    "e1000": "e1000",
+    "virtio": "virtio-net-pci,disable-legacy=on",
+    "virtio-legacy": "virtio-net-pci,disable-modern=off,disable-legacy=off",
+}
+
+
+@dataclass(frozen=True)
+class Nic:
+    model: str
+    mac: str
+    backend: object
+    mtu: int = 1500
+    faults: tuple = ()  # test-only fault switches of the built-in model
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"NIC model {self.model!r}: known models are {', '.join(MODELS)}")
+
+    @property
+    def uses_vnet_hdr(self):
+        return self.model.startswith("virtio")
+
+
+def builtin_device(nic):
+    """The built-in VMM's device model for nic."""
+    if nic.model == "e1000":
+        from kvmnet.devices.e1000 import E1000
+        return E1000(nic.mac, nic.backend, faults=nic.faults)
+    if nic.model == "rtl8139":
+        from kvmnet.devices.rtl8139 import Rtl8139
+        return Rtl8139(nic.mac, nic.backend, faults=nic.faults)
+    from kvmnet.devices.virtio_net import VirtioNetPci
+    return VirtioNetPci(nic.mac, nic.backend, faults=nic.faults,
+                        transitional=nic.model == "virtio-legacy", mtu=nic.mtu)
+
+
+def qemu_arguments(nics):
+    """(QEMU arguments, fds QEMU must inherit) for nics."""
+    args, fds = [], []
+    for i, nic in enumerate(nics):
+        if nic.faults:
+            raise ValueError("fault switches exist only in the built-in models")
+        fd = nic.backend.inheritable_fd()
+        fds.append(fd)
+        extra = f",host_mtu={nic.mtu}" if nic.uses_vnet_hdr and nic.mtu != 1500 else ""
+        args += ["-netdev", f"tap,id=n{i},fd={fd},vhost=off",
+                 "-device", f"{QEMU_DEVICES[nic.model]},netdev=n{i},mac={nic.mac}{extra}"]
+    return args, fds
