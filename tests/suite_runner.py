@@ -44,24 +44,30 @@ class Suite:
         """The absolute path of a file of this checkout, e.g. 'conformance/test_kvm_api.py'."""
         return str(ROOT / relative)
 
-    def run(self, *args, faults=(), as_nobody=False, allure=True, timeout=300):
+    def run(self, *args, faults=(), as_nobody=False, allure=True, timeout=300, plugins=(),
+            env=None):
         """pytest *args in a subprocess; the result has .allure_dir (its Allure results)
         and .verdicts ({test name: passed/failed/skipped/error}, from its JUnit XML).
 
         faults: KVMNET_FAULTS rules (see tests/faults/inject.c).
         as_nobody: run as uid/gid 65534 with no capabilities.
         allure: False leaves --alluredir out, so the plugin's default applies.
+        plugins: extra pytest plugins (modules of this checkout, e.g. tests.faults.nic_plugin).
+        env: extra environment variables (what those plugins read).
         """
         scratch = Path(tempfile.mkdtemp(prefix="kvmnet-test-run-"))
         scratch.chmod(0o777)
         self.scratch.append(scratch)
         allure_dir, junit = scratch / "allure", scratch / "junit.xml"
-        env = {k: v for k, v in os.environ.items() if k not in _OUTER_ENV}
+        extra_env = env or {}
+        env = {k: v for k, v in os.environ.items() if k not in _OUTER_ENV} | extra_env
+        if plugins:
+            env["PYTHONPATH"] = str(ROOT)
         if faults:
             env["LD_PRELOAD"] = str(self.fault_library)
             env["KVMNET_FAULTS"] = ",".join(faults)
         cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA",
-               f"--junitxml={junit}", *map(str, args)]
+               f"--junitxml={junit}", *[f"-p{p}" for p in plugins], *map(str, args)]
         if allure:
             cmd.append(f"--alluredir={allure_dir}")
         if as_nobody:

@@ -1,0 +1,114 @@
+"""NIC datapath rates, built-in VMM vs QEMU, per model, side by side in one run (medians).
+
+    .venv/bin/python benchmarks/nics.py [--frames 20000] [--runs 3] [--models e1000,virtio]
+
+For each runner x NIC model, on a tap port of a Linux bridge with a peer namespace: frames/s
+and Gbit/s guest -> peer and peer -> guest at 64 and 1514 B, every frame verified by its
+receiver, and (built-in VMM) exits per frame. The tap-write ceiling, measured in the same
+run, is the reference: no userspace backend on this host can beat it.
+"""
+
+import argparse
+import random
+import statistics
+import time
+
+from kvmnet.guest_image import build
+from kvmnet.host.topology import BridgeTopology
+from kvmnet.peer.bulk import Peer
+from kvmnet.peer.ceiling import measure
+from kvmnet.runners import RUNNERS, QemuRunner
+from kvmnet.runners.nics import MODELS, Nic
+
+SIZES = (64, 1514)
+GUEST_MAC = "02:6b:76:00:00:01"
+ACK_EVERY, WINDOW = 32, 128
+
+
+def exits(guest):
+    vcpu = getattr(guest, "exits", None)
+    return sum(vcpu.values()) if vcpu is not None else None
+
+
+def guest_to_peer(guest, peer, count, size):
+    seed = random.getrandbits(32)
+    with peer.start_receive(seed, count, src=GUEST_MAC, timeout=60) as receiving:
+        start = time.perf_counter()
+        guest.channel.command(f"send 0 {count} {size} {peer.mac} {seed}", timeout=600)
+        result = receiving.wait(600)
+        seconds = time.perf_counter() - start
+    if not result.ok:
+        raise RuntimeError(f"guest -> peer at {size} B: {result.summary()}")
+    return seconds
+
+
+def peer_to_guest(guest, peer, count, size):
+    seed = random.getrandbits(32)
+    start = time.perf_counter()
+    pending = guest.channel.begin(f"recv 0 {count} {seed} {peer.mac.replace(':', '')} "
+                                  f"{ACK_EVERY}")
+    peer.send(GUEST_MAC, seed, count, size, window=WINDOW, timeout=60)
+    got = pending.result(600).fields
+    seconds = time.perf_counter() - start
+    if got.get("got") != count or got.get("bad"):
+        raise RuntimeError(f"peer -> guest at {size} B: {got}")
+    return seconds
+
+
+def measure_one(runner, model, image, count, runs):
+    """{(direction, size): (median frames/s, exits per frame or None)}"""
+    hdr = 12 if model.startswith("virtio") else 0
+    out = {}
+    with BridgeTopology.create("bench", vnet_hdr=hdr) as topo:
+        peer = Peer.on(topo)
+        with runner.start(image, nics=[Nic(model, GUEST_MAC, topo.taps[0])]) as guest:
+            guest.channel.wait_hello(30)
+            for direction, run in (("guest->peer", guest_to_peer), ("peer->guest", peer_to_guest)):
+                for size in SIZES:
+                    rates, per_frame = [], []
+                    for _ in range(runs):
+                        before = exits(guest)
+                        seconds = run(guest, peer, count, size)
+                        rates.append(count / seconds)
+                        if before is not None:
+                            per_frame.append((exits(guest) - before) / count)
+                    out[direction, size] = (statistics.median(rates),
+                                            statistics.median(per_frame) if per_frame else None)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    image = build()
+    runners = [n for n in sorted(RUNNERS) if n != "qemu" or QemuRunner.missing() is None]
+    ceiling = {c.size: c.frames_per_s for c in measure(sizes=(64, 1514), count=200_000)}
+    print("tap write ceiling (one write per frame, C): "
+          + ", ".join(f"{s} B {r / 1e6:.2f} M frames/s" for s, r in ceiling.items()))
+    print(f"\n{args.frames} frames per stream, median of {args.runs}; k frames/s "
+          "(Gbit/s) [exits per frame]")
+    header = f"{'model':14} {'direction':12} {'size':>5} " + " ".join(f"{r:>26}" for r in runners)
+    print(header + ("   builtin/qemu" if len(runners) == 2 else "") + "   builtin/ceiling")
+    for model in args.models.split(","):
+        results = {r: measure_one(RUNNERS[r](), model, image, args.frames, args.runs)
+                   for r in runners}
+        for direction in ("guest->peer", "peer->guest"):
+            for size in SIZES:
+                cells, rates = [], {}
+                for r in runners:
+                    rate, per_frame = results[r][direction, size]
+                    rates[r] = rate
+                    extra = f" [{per_frame:.2f}]" if per_frame is not None else ""
+                    cells.append(f"{rate / 1e3:8.1f} ({rate * size * 8 / 1e9:5.2f}){extra}")
+                line = f"{model:14} {direction:12} {size:5} " + " ".join(f"{c:>26}" for c in cells)
+                if len(runners) == 2:
+                    line += f"   {rates['builtin'] / rates['qemu']:12.2f}"
+                line += f"   {rates['builtin'] / ceiling[size]:14.3f}"
+                print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""A pytest plugin that breaks the network path under the unchanged conformance files.
+
+Loaded into a conformance run by tests/ (Suite.run(..., plugins=["tests.faults.nic_plugin"])),
+it reads what to break from the environment:
+
+    KVMNET_TEST_NIC_FAULTS   comma-separated fault switches of the built-in NIC models
+                             (filter_bug, lose_descriptor, corrupt_rx)
+    KVMNET_TEST_WRONG_MAC    give the guest's NIC this MAC instead of the one the checks expect
+    KVMNET_TEST_LINK_FAULT   drop | corrupt: a tc action on the bridge's tap port (both ways)
+
+Each is what a broken host, device model or configuration would do; a check that still
+passes under one of them is a check that cannot fail.
+"""
+
+import dataclasses
+import os
+
+import pytest
+
+import fixtures.network
+import kvmnet.runners.builtin
+
+
+def _nic_faults():
+    return tuple(f for f in os.environ.get("KVMNET_TEST_NIC_FAULTS", "").split(",") if f)
+
+
+def pytest_configure(config):
+    faults, wrong_mac = _nic_faults(), os.environ.get("KVMNET_TEST_WRONG_MAC")
+    if faults:
+        make = kvmnet.runners.builtin.builtin_device
+        kvmnet.runners.builtin.builtin_device = (
+            lambda nic: make(dataclasses.replace(nic, faults=faults)))
+    if wrong_mac:
+        real = fixtures.network.Nic
+        fixtures.network.Nic = lambda model, mac, *a, **k: real(model, wrong_mac, *a, **k)
+
+
+@pytest.fixture(autouse=True)
+def _link_fault(request):
+    fault = os.environ.get("KVMNET_TEST_LINK_FAULT")
+    if not fault or "bridge" not in request.fixturenames:
+        yield
+        return
+    from tests.faults import tc
+    bridge = request.getfixturevalue("bridge")
+    tc.apply(bridge.netns, bridge.taps[0].name, fault)
+    yield
