@@ -84,5 +84,4 @@ class Msix:
         if offset + len(data) <= len(self._table):
             with self._lock:
                 self._table[offset:offset + len(data)] = data
-            if offset % ENTRY_SIZE >= 12:
-                self._deliver_pending()
+            self._deliver_pending()  # the write may have unmasked a pending vector
