@@ -1,5 +1,9 @@
 """Links in a scratch namespace through rtnetlink (pyroute2): create, read back, remove."""
 
+import errno
+import select
+import socket
+import time
 from dataclasses import dataclass
 
 from pyroute2 import NetlinkError
@@ -66,3 +70,72 @@ def create_sample(ipr, kind, name):
     except NetlinkError as e:
         return Sample(kind, None, f"the kernel refused a {kind} link: {e.args[-1]} (errno {e.code})")
     return Sample(kind, lookup(ipr, name), None)
+
+
+# Readiness: a link carries frames once it is up with carrier and, on a bridge, forwarding.
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
+BR_STATE_FORWARDING = 3
+RTMGRP_LINK = 0x1
+
+
+def unready(ipr, name, bridge_port=False):
+    """Why link `name` cannot carry frames yet (a phrase), or None when it can."""
+    found = ipr.link("get", ifname=name) if ipr.link_lookup(ifname=name) else []
+    if not found:
+        return f"{name} absent"
+    msg = found[0]
+    operstate = msg.get("IFLA_OPERSTATE")
+    if not msg["flags"] & IFF_UP:
+        return f"{name} down"
+    if not msg["flags"] & IFF_LOWER_UP or operstate not in ("UP", "UNKNOWN"):
+        return f"{name} without carrier (operstate {operstate})"
+    if bridge_port:
+        data = (msg.get("IFLA_LINKINFO") or {}).get("IFLA_INFO_SLAVE_DATA")
+        port_state = data.get("IFLA_BRPORT_STATE") if data else None
+        if port_state != BR_STATE_FORWARDING:
+            return f"{name} not forwarding (bridge port state {port_state})"
+    return None
+
+
+def wait_ready(netns, names, bridge_ports=(), timeout=5.0):
+    """Wait until every link in names (and bridge_ports, also forwarding) in netns can carry
+    frames; re-checks on each rtnetlink link notification, never by sleeping.
+
+    Raises TimeoutError saying which links were not ready.
+    """
+    doorbell = netns.call(_link_notifications)
+    try:
+        with netns.ipr() as ipr:
+            deadline = time.monotonic() + timeout
+            while True:
+                reasons = [r for r in (unready(ipr, n) for n in names) if r]
+                reasons += [r for r in (unready(ipr, n, True) for n in bridge_ports) if r]
+                if not reasons:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([doorbell], [], [], left)[0]:
+                    raise TimeoutError(f"links in {netns.name} not ready after {timeout} s: "
+                                       + ", ".join(reasons))
+                while _pending(doorbell):
+                    pass
+    finally:
+        doorbell.close()
+
+
+def _link_notifications():
+    """A netlink socket in the calling thread's namespace that wakes on link changes."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                         socket.NETLINK_ROUTE)
+    sock.bind((0, RTMGRP_LINK))
+    return sock
+
+
+def _pending(sock):
+    try:
+        return bool(sock.recv(65536))
+    except BlockingIOError:
+        return False
+    except OSError as e:  # ENOBUFS: notifications overflowed; there were some
+        if e.errno != errno.ENOBUFS:
+            raise
+        return True

@@ -70,6 +70,19 @@ class Netns:
             raise outcome["error"]
         return outcome["value"]
 
+    def sysctl(self, key, value):
+        """Set sysctl key (e.g. 'net.ipv6.conf.all.disable_ipv6') inside this namespace.
+
+        /proc/sys/net is per namespace, resolved for the thread that opens it.
+        """
+        path = "/proc/sys/" + key.replace(".", "/")
+
+        def write():
+            with open(path, "w") as f:
+                f.write(str(value))
+
+        self.call(write)
+
     def exists(self):
         return os.path.exists(self.path)
 

@@ -6,7 +6,8 @@ it reads what to break from the environment:
     KVMNET_TEST_NIC_FAULTS   comma-separated fault switches of the built-in NIC models
                              (filter_bug, lose_descriptor, corrupt_rx)
     KVMNET_TEST_WRONG_MAC    give the guest's NIC this MAC instead of the one the checks expect
-    KVMNET_TEST_LINK_FAULT   drop | corrupt: a tc action on the bridge's tap port (both ways)
+    KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
+                             ways, on test frames only: drop one in 100, or flip a payload byte
 
 Each is what a broken host, device model or configuration would do; a check that still
 passes under one of them is a check that cannot fail.
@@ -42,7 +43,13 @@ def _link_fault(request):
     if not fault or "bridge" not in request.fixturenames:
         yield
         return
+    from kvmnet.testframe import ETHERTYPE
     from tests.faults import tc
     bridge = request.getfixturevalue("bridge")
-    tc.apply(bridge.netns, bridge.taps[0].name, fault)
+    make = {"drop": lambda **k: tc.drop(fraction=0.01, **k),
+            "corrupt": lambda **k: tc.corrupt(offset=40, **k)}[fault]
+    applied = [make(netns=bridge.netns, ifname=bridge.taps[0].name, direction=d,
+                    ethertype=ETHERTYPE) for d in ("ingress", "egress")]
     yield
+    for f in applied:
+        f.remove()
