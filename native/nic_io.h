@@ -68,6 +68,7 @@ struct nic_core {
 	uint32_t stopping;      /* nic_run returns NIC_RUN_STOP once set (under the lock) */
 	uint32_t tx_blocked;    /* a send found the backend full: nic_run waits for POLLOUT */
 	uint32_t tx_count;      /* TX descriptors seen, for the lose_descriptor fault */
+	uint32_t rx_reoffer;    /* set while rx_frame sees a frame it refused (RETRY) before */
 	struct nic_counters counters;
 	struct nic_private *priv;
 };
@@ -96,6 +97,12 @@ void nic_core_destroy(struct nic_core *core);
  */
 uint32_t nic_ether_crc(const uint8_t *data, size_t len);
 /* cffi: end */
+
+/* The IEEE 802.3 FCS of a frame (without FCS), in the byte order it follows the frame. */
+void nic_fcs(const uint8_t *frame, size_t len, uint8_t fcs[4]);
+
+/* The 16-bit ones' complement sum of data, folded (not inverted), starting from sum. */
+uint32_t nic_csum_add(uint32_t sum, const uint8_t *data, size_t len);
 
 struct nic_ops {
 	/* Offer one frame (as read from the backend, vnet header included): NIC_RX_*. */

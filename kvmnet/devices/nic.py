@@ -1,0 +1,358 @@
+"""What every NIC model shares: its MAC, backend, interrupt line, counters, fault switches,
+and the device thread that waits on the backend.
+
+A model is a PciDevice whose per-frame work is C (native/nic_io.h and the model's own file):
+its C state embeds a `struct nic_core`, set up by the model's C init with the backend fd.
+Python keeps register semantics, per exit, under `self.lock` (the core's mutex, also held by
+the device thread while it delivers frames). The base class gives:
+
+    mac            the permanent address, 6 bytes (`mac_text` as '02:...')
+    backend        .fd (tap or any datagram fd: one frame per read/write), .vnet_hdr_size
+    memory         GuestMemory; set by the machine (DMA outside it is counted, never done)
+    irq            .set(level): the INTx line; set by the machine
+    counters       live view of struct nic_counters (below), plus any key a model adds
+    faults         live set of test-only fault switches, from FAULTS
+    start/close    the device thread; close() joins it and releases the eventfd; after
+                   close() `closed` is true and register accesses must do nothing
+    kick()         wake the device thread: the guest returned buffers
+    update_irq()   put the level the model's C code wants on the line (call under the lock
+                   as update_irq_locked() after a register access that may change it)
+
+Eeprom93C46 is the serial EEPROM both e1000 (EECD) and rtl8139 (9346CR) bit-bang.
+
+Counters (native/nic_io.h, struct nic_counters):
+
+    tx_frames, tx_bytes   frames handed to the backend, and their bytes
+    tx_errors             frames the guest queued that were not sent (bad DMA, bad size,
+                          offloads asked wrongly, backend write errors)
+    tx_lost               frames the lose_descriptor fault completed unsent
+    tx_blocked            times the backend was full and TX waited for room (nothing lost)
+    rx_frames, rx_bytes   frames delivered to the guest, and their bytes (without FCS)
+    rx_filtered           frames the address filter rejected
+    rx_no_buffer          frames that found no room in the guest's ring: each is held and
+                          delivered once the guest returns buffers (nothing lost)
+    rx_dropped            frames dropped for another reason: RX off, too long, bad DMA
+    rx_corrupted          frames the corrupt_rx fault altered
+    dma_errors            guest addresses (rings, buffers) outside guest RAM
+    backend_errors        backend read/write failures other than "try again"
+    irqs_raised           interrupts signalled: INTx rising edges
+
+Fault switches (test only; each makes a conformance check fail if that check works):
+
+    filter_bug       the unicast filter accepts any destination MAC
+    lose_descriptor  one transmitted frame in 100 is completed to the guest as sent (its
+                     descriptors or slot say so) but never reaches the backend
+    corrupt_rx       one payload byte (the frame's last) of every received frame is flipped
+                     after its FCS was computed
+"""
+
+import threading
+from collections.abc import MutableMapping, MutableSet
+
+from kvmnet.syscall import check, ffi, lib
+from kvmnet.testframe import mac_bytes
+from kvmnet.vmm.pci import PciDevice
+
+FAULTS = {
+    "filter_bug": lib.NIC_FAULT_FILTER_BUG,
+    "lose_descriptor": lib.NIC_FAULT_LOSE_DESCRIPTOR,
+    "corrupt_rx": lib.NIC_FAULT_CORRUPT_RX,
+}
+COUNTERS = tuple(name for name, _ in ffi.typeof("struct nic_counters").fields)
+
+
+def mac_text(mac):
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def parse_mac(mac):
+    """'02:00:00:00:00:01' or 6 bytes -> 6 bytes; a multicast address is refused."""
+    raw = mac_bytes(mac)
+    if len(raw) != 6 or raw[0] & 1:
+        raise ValueError(f"{mac!r} is not a unicast MAC address")
+    return raw
+
+
+class Counters(MutableMapping):
+    """The core's counters as a dict; keys a model adds live beside them in Python."""
+
+    def __init__(self, core):
+        self._c = core.counters
+        self._extra = {}
+
+    def __getitem__(self, key):
+        if key in COUNTERS:
+            return getattr(self._c, key)
+        return self._extra[key]
+
+    def __setitem__(self, key, value):
+        if key in COUNTERS:
+            setattr(self._c, key, value)
+        else:
+            self._extra[key] = value
+
+    def __delitem__(self, key):
+        raise TypeError("counters cannot be removed")
+
+    def __iter__(self):
+        yield from COUNTERS
+        yield from self._extra
+
+    def __len__(self):
+        return len(COUNTERS) + len(self._extra)
+
+    def __repr__(self):
+        return repr(dict(self))
+
+    def reset(self):
+        for key in self:
+            self[key] = 0
+
+
+class Faults(MutableSet):
+    """The fault switches that are on, as a set of names; the C datapath sees changes at
+    once."""
+
+    def __init__(self, core, known):
+        self._core, self._known = core, known
+
+    def _bit(self, name):
+        try:
+            return self._known[name]
+        except KeyError:
+            raise ValueError(f"unknown fault {name!r}; known: {sorted(self._known)}") from None
+
+    def __contains__(self, name):
+        return name in self._known and bool(self._core.faults & self._known[name])
+
+    def __iter__(self):
+        return iter([name for name in self._known if name in self])
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def add(self, name):
+        self._core.faults |= self._bit(name)
+
+    def discard(self, name):
+        self._core.faults &= ~self._bit(name)
+
+    def __repr__(self):
+        return f"Faults({sorted(self)})"
+
+
+class CoreLock:
+    """The core's pthread mutex as a context manager (cffi drops the GIL while it waits)."""
+
+    def __init__(self, core):
+        self._core = core
+
+    def __enter__(self):
+        lib.nic_lock(self._core)
+        return self
+
+    def __exit__(self, *exc):
+        lib.nic_unlock(self._core)
+
+
+class Nic(PciDevice):
+    """Base of the NIC models. `state` is the model's C state (kept alive here), `core` a
+    pointer to the struct nic_core in it, already set up by the model's C init."""
+
+    FAULTS = FAULTS
+    NAME = "nic"
+
+    def __init__(self, mac, backend, faults=(), *, state, core, **pci):
+        self._state, self.core = state, core
+        try:
+            super().__init__(**pci)
+            self.mac = parse_mac(mac)
+            self.backend = backend
+            self.core.mac = list(self.mac)
+            self.lock = CoreLock(core)
+            self.counters = Counters(core)
+            self.faults = Faults(core, self.FAULTS)
+            for name in faults:
+                self.faults.add(name)
+        except BaseException:
+            lib.nic_core_destroy(core)
+            raise
+        self.irq = None
+        self._memory = None
+        self._thread = None
+        self.thread_error = None  # what ended the device thread, if not close()
+
+    @property
+    def mac_text(self):
+        return mac_text(self.mac)
+
+    @property
+    def closed(self):
+        """After close(): register accesses must do nothing (the core is gone)."""
+        return self.core.priv == ffi.NULL
+
+    @property
+    def memory(self):
+        return self._memory
+
+    @memory.setter
+    def memory(self, memory):
+        with self.lock:
+            self._memory = memory
+            self.core.ram = ffi.cast("uint8_t *", memory.host_address) if memory else ffi.NULL
+            self.core.ram_size = memory.size if memory else 0
+
+    def start(self):
+        if self._thread is not None:
+            return
+        if self.closed:
+            raise RuntimeError(f"{self.NAME} is closed")
+        self._thread = threading.Thread(target=self._run, name=f"kvmnet-{self.NAME}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            while check(lib.nic_run(self.core), "nic_run") != lib.NIC_RUN_STOP:
+                self.attend()
+        except BaseException as e:  # kept for the test or machine that asks
+            self.thread_error = e
+
+    def attend(self):
+        """The device thread's answer to NIC_RUN_ATTENTION. Models with more than INTx
+        (MSI-X) override it and clear core.attention."""
+        with self.lock:
+            self.core.attention = 0
+            self.update_irq_locked()
+
+    def kick(self):
+        """Wake the device thread: the guest made room, or TX may go on."""
+        check(lib.nic_kick(self.core), "eventfd write")
+
+    def update_irq(self):
+        with self.lock:
+            self.update_irq_locked()
+
+    def update_irq_locked(self):
+        level = self.core.irq_level
+        if level == self.core.irq_line:
+            return
+        self.core.irq_line = level
+        if level:
+            self.core.counters.irqs_raised += 1
+        if self.irq is not None:
+            self.irq.set(bool(level))
+
+    def close(self):
+        if self.closed:
+            return
+        if self._thread is not None:
+            with self.lock:
+                self.core.stopping = 1
+            self.kick()
+            self._thread.join()
+            self._thread = None
+        lib.nic_core_destroy(self.core)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.mac_text}>"
+
+
+class Eeprom93C46:
+    """A 93C46 serial EEPROM: 64 words of 16 bits on the three-wire (Microwire) bus.
+
+    While CS is high, each rising SK edge shifts DI in: a start bit (1), two opcode bits and
+    six address bits, most significant first. READ (10) then drives a dummy 0 on DO and the
+    word, most significant bit first, one bit per rising edge, going on with the next words
+    for as long as CS stays high. EWEN/EWDS (00 11xxxx / 00 00xxxx), WRITE (01 + 16 data
+    bits), ERASE (11), ERAL (00 10xxxx) and WRAL (00 01xxxx + 16 data bits) act at once;
+    DO then reads 1 (ready). Dropping CS ends any command.
+    """
+
+    READ, WRITE, ERASE = 0b10, 0b01, 0b11
+    WORDS, ADDRESS_BITS = 64, 6
+
+    def __init__(self, words):
+        if len(words) > self.WORDS:
+            raise ValueError(f"a 93C46 holds {self.WORDS} words, not {len(words)}")
+        self.words = [w & 0xFFFF for w in words] + [0xFFFF] * (self.WORDS - len(words))
+        self.write_enabled = False
+        self.do = 1
+        self._cs = self._sk = 0
+        self._command_start()
+
+    def _command_start(self):
+        self._started = False
+        self._value = self._bits = 0
+        self._reading = None  # the address being shifted out
+        self._out_bit = 0
+        self._done = False
+
+    def pins(self, cs, sk, di):
+        """Drive CS, SK and DI (truthy or not); returns DO (0 or 1)."""
+        cs, sk, di = bool(cs), bool(sk), int(bool(di))
+        if not cs:
+            self._command_start()
+            self.do = 1
+        elif not self._cs:
+            self._command_start()
+        elif sk and not self._sk:
+            self._clock(di)
+        self._cs, self._sk = cs, sk
+        return self.do
+
+    def _clock(self, di):
+        if self._reading is not None:
+            self.do = self.words[self._reading] >> (15 - self._out_bit) & 1
+            self._out_bit += 1
+            if self._out_bit == 16:
+                self._out_bit = 0
+                self._reading = (self._reading + 1) % self.WORDS
+            return
+        if self._done:
+            return
+        if not self._started:
+            self._started = bool(di)  # zeros before the start bit are ignored
+            return
+        self._value = self._value << 1 | di
+        self._bits += 1
+        head = 2 + self.ADDRESS_BITS
+        if self._bits == head:
+            self._command(self._value >> self.ADDRESS_BITS, self._value & (self.WORDS - 1))
+        elif self._bits == head + 16:
+            self._write_data(self._value >> 16 & 0xFF, self._value & 0xFFFF)
+
+    def _command(self, opcode, address):
+        special = address >> (self.ADDRESS_BITS - 2)  # opcode 00: the top address bits
+        if opcode == self.READ:
+            self._reading, self.do = address, 0
+            return
+        if opcode == self.WRITE or (opcode == 0 and special == 0b01):
+            return  # 16 data bits follow
+        if opcode == self.ERASE:
+            self._store(range(address, address + 1), 0xFFFF)
+        elif special == 0b11:
+            self.write_enabled = True
+        elif special == 0b00:
+            self.write_enabled = False
+        elif special == 0b10:
+            self._store(range(self.WORDS), 0xFFFF)
+        self._done = True
+
+    def _write_data(self, head, data):
+        opcode, address = head >> self.ADDRESS_BITS, head & (self.WORDS - 1)
+        self._store(range(address, address + 1) if opcode == self.WRITE else range(self.WORDS),
+                    data)
+        self._done = True
+
+    def _store(self, addresses, value):
+        if self.write_enabled:
+            for a in addresses:
+                self.words[a] = value
+        self.do = 1

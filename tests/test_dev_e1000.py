@@ -1,0 +1,647 @@
+"""kvmnet.devices.e1000: the 82540EM driven as Linux's e1000 drives it, with guest RAM and a
+datagram backend, checking the bytes on both sides."""
+
+import struct
+
+import pytest
+
+from kvmnet import testframe
+from kvmnet.devices.e1000 import E1000
+from kvmnet.syscall import lib
+from kvmnet.vmm.pci import BAR0
+from test_dev_nic import (MAC, PEER, RAM, Rig, fcs, ones_complement_sum, wait_until)
+
+L = lib
+TX_RING, RX_RING = 0x10000, 0x20000
+TX_BUFS, RX_BUFS = 0x100000, 0x200000
+TX_BUF_SIZE = 0x4000
+OUTSIDE = RAM + 0x1000  # a guest-physical address with no RAM behind it
+RCTL_DEFAULT = L.E1000_RCTL_EN | L.E1000_RCTL_BAM  # Linux: + RDMTS 1/2, MO 0, BSIZE 2048
+
+
+class Driver:
+    """The guest's side, register by register as Linux's e1000 does it."""
+
+    def __init__(self, rig):
+        self.rig, self.dev, self.mem = rig, rig.dev, rig.memory
+        self.tx_n = self.rx_n = 0
+
+    def r(self, reg):
+        return int.from_bytes(self.dev.read(reg, 4), "little")
+
+    def w(self, reg, value):
+        self.dev.write(reg, (value & 0xFFFF_FFFF).to_bytes(4, "little"))
+
+    # -- probe -----------------------------------------------------------------------
+    def reset(self):
+        self.w(L.E1000_IMC, 0xFFFF_FFFF)
+        self.w(L.E1000_CTRL, self.r(L.E1000_CTRL) | L.E1000_CTRL_RST)
+        assert not self.r(L.E1000_CTRL) & L.E1000_CTRL_RST, "CTRL.RST did not clear itself"
+        self.w(L.E1000_IMC, 0xFFFF_FFFF)
+        self.r(L.E1000_ICR)
+
+    def eecd(self, value):
+        self.w(L.E1000_EECD, value)
+        return self.r(L.E1000_EECD)
+
+    def eeprom_read_microwire(self, word):
+        """e1000_read_eeprom for an 82540: REQ/GNT, opcode 110, 6 address bits, 16 in."""
+        eecd = self.eecd(L.E1000_EECD_REQ)
+        assert eecd & L.E1000_EECD_GNT and eecd & L.E1000_EECD_PRES
+        base = L.E1000_EECD_REQ | L.E1000_EECD_CS
+        self.eecd(base)
+        for bits, count in ((0b110, 3), (word, 6)):
+            for i in reversed(range(count)):
+                di = L.E1000_EECD_DI if bits >> i & 1 else 0
+                self.eecd(base | di)
+                self.eecd(base | di | L.E1000_EECD_SK)
+                self.eecd(base | di)
+        value = 0
+        for _ in range(16):
+            eecd = self.eecd(base | L.E1000_EECD_SK)
+            value = value << 1 | bool(eecd & L.E1000_EECD_DO)
+            self.eecd(base)
+        self.eecd(L.E1000_EECD_REQ)  # standby: CS low
+        self.eecd(0)  # release
+        return value
+
+    def eerd(self, word):
+        self.w(L.E1000_EERD, word << L.E1000_EERD_ADDR_SHIFT | L.E1000_EERD_START)
+        value = self.r(L.E1000_EERD)
+        assert value & L.E1000_EERD_DONE
+        return value >> L.E1000_EERD_DATA_SHIFT
+
+    def phy(self, reg, phy=1):
+        self.w(L.E1000_MDIC, reg << L.E1000_MDIC_REG_SHIFT | phy << L.E1000_MDIC_PHY_SHIFT
+               | L.E1000_MDIC_OP_READ)
+        return self.r(L.E1000_MDIC)
+
+    # -- rings -------------------------------------------------------------------------
+    def setup_tx(self, n=8, psp=True):
+        self.tx_n, self.tx_tail = n, 0
+        self.w(L.E1000_TDBAL, TX_RING)
+        self.w(L.E1000_TDBAH, 0)
+        self.w(L.E1000_TDLEN, n * 16)
+        self.w(L.E1000_TDH, 0)
+        self.w(L.E1000_TDT, 0)
+        self.w(L.E1000_TIPG, 0x0060_200A)
+        self.w(L.E1000_TCTL, L.E1000_TCTL_EN | (L.E1000_TCTL_PSP if psp else 0)
+               | 0x0F << 4 | 0x40 << 12)
+
+    def tx_desc(self, i, address, length, cmd, cso=0, css=0, special=0):
+        self.mem.write(TX_RING + 16 * i, struct.pack("<QHBBBBH", address, length, cso, cmd,
+                                                     0, css, special))
+
+    def queue(self, frame, chunk=TX_BUF_SIZE, cmd=0):
+        """Put a frame on the TX ring, in buffers of at most chunk bytes; returns the index
+        of its last descriptor."""
+        pieces = [frame[i:i + chunk] for i in range(0, len(frame), chunk)]
+        for k, piece in enumerate(pieces):
+            i = self.tx_tail
+            address = TX_BUFS + i * TX_BUF_SIZE
+            self.mem.write(address, piece)
+            eop = L.E1000_TXD_CMD_EOP | L.E1000_TXD_CMD_RS if k == len(pieces) - 1 else 0
+            self.tx_desc(i, address, len(piece), L.E1000_TXD_CMD_IFCS | eop | cmd)
+            self.tx_tail = (i + 1) % self.tx_n
+        return (self.tx_tail - 1) % self.tx_n
+
+    def transmit(self, frame, **kw):
+        last = self.queue(frame, **kw)
+        self.w(L.E1000_TDT, self.tx_tail)
+        return last
+
+    def tx_done(self, i):
+        return self.mem.read(TX_RING + 16 * i + 12, 1)[0] & L.E1000_TXD_STAT_DD
+
+    def setup_rx(self, n=8, rctl=RCTL_DEFAULT, bsize=2048, give=None):
+        self.rx_n, self.rx_next, self.bsize = n, 0, bsize
+        for i in range(n):
+            self.rx_desc(i, RX_BUFS + i * 16384)
+        self.w(L.E1000_RDBAL, RX_RING)
+        self.w(L.E1000_RDBAH, 0)
+        self.w(L.E1000_RDLEN, n * 16)
+        self.w(L.E1000_RDH, 0)
+        self.w(L.E1000_RDT, n - 1 if give is None else give)
+        encoding = {2048: 0, 1024: 1, 512: 2, 256: 3, 16384: 1 | 0x100, 8192: 2 | 0x100,
+                    4096: 3 | 0x100}[bsize]
+        self.w(L.E1000_RCTL, rctl | (encoding & 3) << L.E1000_RCTL_BSIZE_SHIFT
+               | (L.E1000_RCTL_BSEX if encoding & 0x100 else 0))
+
+    def rx_desc(self, i, address):
+        self.mem.write(RX_RING + 16 * i, struct.pack("<QHHBBH", address, 0, 0, 0, 0, 0))
+
+    def rx_status(self, i):
+        _, length, _, status, errors, special = struct.unpack(
+            "<QHHBBH", self.mem.read(RX_RING + 16 * i, 16))
+        return length, status, errors, special
+
+    def receive(self, timeout=2.0, fcs_len=4):
+        """One frame, as e1000_clean_rx_irq takes it: descriptors to EOP, FCS checked and
+        removed; each descriptor goes back to the device (RDT)."""
+        data = b""
+        self.written_back = []  # (length, status, errors, special) of each descriptor used
+        while True:
+            i = self.rx_next
+            wait_until(lambda: self.rx_status(i)[1] & L.E1000_RXD_STAT_DD,
+                       f"RX descriptor {i} to be done", timeout)
+            self.written_back.append(self.rx_status(i))
+            length, status, errors, _ = self.rx_status(i)
+            assert not errors, f"RX descriptor {i} errors {errors:#x}"
+            address = struct.unpack("<Q", self.mem.read(RX_RING + 16 * i, 8))[0]
+            data += self.mem.read(address, length)
+            self.rx_desc(i, address)
+            self.w(L.E1000_RDT, i)
+            self.rx_next = (i + 1) % self.rx_n
+            if status & L.E1000_RXD_STAT_EOP:
+                break
+        if fcs_len:
+            assert data[-4:] == fcs(data[:-4]), "the FCS in the buffer is wrong"
+            data = data[:-4]
+        return data
+
+    def linux_up(self, **rx):
+        self.reset()
+        self.setup_tx()
+        self.setup_rx(**rx)
+        self.w(L.E1000_IMS, L.E1000_ICR_RXT0 | L.E1000_ICR_TXDW | L.E1000_ICR_RXDMT0
+               | L.E1000_ICR_RXSEQ | L.E1000_ICR_LSC)
+
+
+@pytest.fixture
+def rig():
+    r = Rig(E1000)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def drv(rig):
+    d = Driver(rig)
+    d.linux_up()
+    return d
+
+
+def frame_to(dst, seq=0, length=60, src=PEER, seed=0xE1000):
+    return testframe.build(dst, src, seq, seed, length)
+
+
+def mta_hash(address, mo=0):
+    """SDM 13.4.x / e1000_hash_mc_addr: 12 bits of the address, by RCTL.MO."""
+    a = bytes.fromhex(address.replace(":", ""))
+    value = a[4] | a[5] << 8
+    return (value >> (4 - mo) if mo < 3 else value) & 0xFFF
+
+
+# -- identity and probe ---------------------------------------------------------------------
+
+def test_pci_identity_and_bars(rig):
+    cfg = rig.dev.read_config
+    assert cfg(0, 4) == struct.pack("<HH", 0x8086, 0x100E)
+    assert int.from_bytes(cfg(8, 4), "little") >> 8 == 0x020000
+    assert cfg(0x3D, 1) == b"\x01"  # INTA#
+    sizes = []
+    for i in range(2):
+        rig.dev.write_config(BAR0 + 4 * i, b"\xff" * 4)
+        raw = int.from_bytes(cfg(BAR0 + 4 * i, 4), "little")
+        sizes.append((~(raw & ~(3 if raw & 1 else 0xF)) + 1 & 0xFFFF_FFFF, raw & 1))
+    assert sizes == [(0x20000, 0), (0x40, 1)]
+
+
+def test_reset_leaves_link_up_full_duplex_1000_and_the_mac_in_ra0(drv):
+    status = drv.r(L.E1000_STATUS)
+    assert status & L.E1000_STATUS_LU and status & L.E1000_STATUS_FD
+    assert status & L.E1000_STATUS_SPEED_1000
+    ral, rah = drv.r(L.E1000_RA), drv.r(L.E1000_RA + 4)
+    assert struct.pack("<IH", ral, rah & 0xFFFF) == bytes.fromhex(MAC.replace(":", ""))
+    assert rah & L.E1000_RAH_AV
+
+
+def test_eeprom_gives_the_mac_by_bit_bang_and_eerd_with_checksum_0xbaba(drv):
+    words = [drv.eeprom_read_microwire(i) for i in range(3)]
+    assert struct.pack("<3H", *words) == bytes.fromhex(MAC.replace(":", ""))
+    assert [drv.eerd(i) for i in range(3)] == words
+    assert sum(drv.eerd(i) for i in range(64)) & 0xFFFF == 0xBABA
+    assert drv.eerd(0x0D) == 0x100E and drv.eerd(0x0E) == 0x8086
+
+
+def test_mdic_reads_the_phy_id_and_link_up(drv):
+    assert drv.phy(2) & 0xFFFF == 0x0141 and drv.phy(3) & 0xFFFF == 0x0C20
+    bmsr = drv.phy(1)
+    assert bmsr & L.E1000_MDIC_READY and not bmsr & L.E1000_MDIC_ERROR
+    assert bmsr & 0x0004 and bmsr & 0x0020, "BMSR: link up and autonegotiation complete"
+    assert drv.phy(1, phy=2) & L.E1000_MDIC_ERROR, "only PHY address 1 answers"
+
+
+def test_io_bar_reaches_the_registers_through_ioaddr_and_iodata(drv):
+    io = drv.dev.io
+    io.write(0, L.E1000_STATUS.to_bytes(4, "little"))
+    assert int.from_bytes(io.read(4, 4), "little") == drv.r(L.E1000_STATUS)
+    io.write(0, L.E1000_IMS.to_bytes(4, "little"))
+    io.write(4, (0x80).to_bytes(4, "little"))
+    assert drv.r(L.E1000_IMS) & 0x80
+
+
+def test_a_narrow_write_to_icr_clears_only_its_bytes(drv):
+    drv.w(L.E1000_ICS, L.E1000_ICR_TXDW | L.E1000_ICR_RXT0 | L.E1000_ICR_SRPD)
+    drv.dev.write(L.E1000_ICR, b"\x01")  # TXDW
+    assert drv.r(L.E1000_ICS) == L.E1000_ICR_RXT0 | L.E1000_ICR_SRPD
+    drv.dev.write(L.E1000_TDT, b"\x00\x00")
+    assert drv.r(L.E1000_TDT) == 0
+
+
+def test_unknown_registers_read_zero_and_are_counted(drv):
+    assert drv.r(0x0F000) == 0
+    drv.w(0x0F000, 1)
+    assert drv.dev.unknown_registers[0x0F000] == 2
+
+
+def test_statistics_count_and_clear_on_read(drv):
+    drv.transmit(frame_to(PEER, length=60))
+    drv.rig.recv()
+    assert drv.r(L.E1000_GPTC) == 1 and drv.r(L.E1000_GPTC) == 0
+    assert drv.r(L.E1000_GOTCL) == 64  # with the FCS the wire carries
+
+
+# -- transmit ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("length", [42, 60, 1514])
+def test_transmit_sends_the_frame_padded_to_60(drv, length):
+    frame = frame_to(PEER, seq=length, length=length)
+    last = drv.transmit(frame)
+    sent = drv.rig.recv()
+    assert sent == frame.ljust(60, b"\0")
+    assert testframe.check(sent) is None
+    assert drv.tx_done(last), "DD not written back on an RS descriptor"
+    assert drv.r(L.E1000_TDH) == drv.tx_tail
+    assert drv.dev.counters["tx_frames"] == 1
+
+
+def test_transmit_without_psp_sends_short_frames_as_they_are(rig):
+    drv = Driver(rig)
+    drv.reset()
+    drv.setup_tx(psp=False)
+    drv.transmit(frame_to(PEER, length=42))
+    assert len(rig.recv()) == 42
+
+
+def test_a_9000_byte_frame_goes_out_from_several_descriptors(drv):
+    frame = frame_to(PEER, length=9000)
+    drv.transmit(frame, chunk=2048)  # five descriptors, EOP on the fifth
+    assert drv.rig.recv() == frame
+    assert drv.dev.counters["tx_frames"] == 1
+
+
+def test_transmit_ring_wraps(drv):
+    for seq in range(20):
+        drv.transmit(frame_to(PEER, seq=seq))
+        assert testframe.parse(drv.rig.recv())[0] == seq
+    assert drv.r(L.E1000_TDH) == 20 % 8
+
+
+def test_a_partly_queued_frame_waits_for_its_eop(drv):
+    frame = frame_to(PEER, length=3000)
+    drv.queue(frame, chunk=2048)
+    drv.w(L.E1000_TDT, 1)  # only the first descriptor
+    assert drv.rig.nothing_sent()
+    drv.w(L.E1000_TDT, 2)
+    assert drv.rig.recv() == frame
+
+
+def test_transmit_waits_while_tctl_en_is_off(drv):
+    drv.w(L.E1000_TCTL, 0)
+    drv.transmit(frame_to(PEER))
+    assert drv.rig.nothing_sent() and drv.r(L.E1000_TDH) == 0
+    drv.w(L.E1000_TCTL, L.E1000_TCTL_EN | L.E1000_TCTL_PSP)
+    assert testframe.check(drv.rig.recv()) is None
+
+
+def test_context_descriptor_checksum_offload(drv):
+    """Extended descriptors as e1000_tx_csum uses them: a context with the TCP offsets,
+    then a data descriptor with POPTS.TXSM; the device fills in the checksum."""
+    frame = bytearray(frame_to(PEER, length=100))
+    start, at = 14, 16  # checksum the bytes after the header, into bytes 16-17
+    frame[at:at + 2] = b"\0\0"
+    drv.mem.write(TX_RING, struct.pack("<BBHBBHIBBH", 0, 0, 0, start, at, 0,
+                                       L.E1000_TXD_CMD_DEXT << 24, 0, 0, 0))
+    drv.mem.write(TX_BUFS, bytes(frame))
+    cmd = L.E1000_TXD_CMD_DEXT | L.E1000_TXD_CMD_EOP | L.E1000_TXD_CMD_RS
+    drv.mem.write(TX_RING + 16, struct.pack("<QIBBH", TX_BUFS, len(frame) | 1 << 20 | cmd << 24,
+                                            0, L.E1000_TXD_POPTS_TXSM, 0))
+    drv.w(L.E1000_TDT, 2)
+    sent = drv.rig.recv()
+    expected = ~ones_complement_sum(bytes(frame[start:])) & 0xFFFF
+    assert struct.unpack_from(">H", sent, at)[0] == expected
+    assert ones_complement_sum(sent[start:]) == 0xFFFF
+
+
+def test_tcp_segmentation_as_e1000_tso_asks_for_it(drv):
+    """A 3000-byte TCP payload with MSS 1000: three frames, each with its own IPv4 length,
+    id and checksum, TCP sequence number and checksum; FIN and PSH only on the last."""
+    src, dst = bytes([169, 254, 0, 1]), bytes([169, 254, 0, 2])
+    payload = testframe.payload(7, 0, 3000)
+    seed = ones_complement_sum(src + dst + b"\0\x06")  # pseudo-header without the length
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 0, 0x1234, 0x4000, 64, 6, 0, src, dst)
+    tcp = struct.pack(">HHIIBBHHH", 40000, 5201, 1000, 0, 5 << 4, 0x19, 512, seed, 0)
+    eth = bytes.fromhex(PEER.replace(":", "") + MAC.replace(":", "")) + b"\x08\x00"
+    packet = eth + ip + tcp + payload
+    tucmd = L.E1000_TXD_CMD_DEXT | L.E1000_TXD_CMD_TSE | L.E1000_TXD_TUCMD_IP | L.E1000_TXD_TUCMD_TCP
+    drv.mem.write(TX_RING, struct.pack("<BBHBBHIBBH", 14, 24, 33, 34, 50, 0,
+                                       len(payload) | tucmd << 24, 0, 54, 1000))
+    drv.mem.write(TX_BUFS, packet)
+    cmd = (L.E1000_TXD_CMD_DEXT | L.E1000_TXD_CMD_TSE | L.E1000_TXD_CMD_EOP
+           | L.E1000_TXD_CMD_RS)
+    popts = L.E1000_TXD_POPTS_IXSM | L.E1000_TXD_POPTS_TXSM
+    drv.mem.write(TX_RING + 16, struct.pack("<QIBBH", TX_BUFS, len(packet) | 1 << 20 | cmd << 24,
+                                            0, popts, 0))
+    drv.w(L.E1000_TDT, 2)
+    for k in range(3):
+        seg = drv.rig.recv()
+        assert len(seg) == 54 + 1000 and seg[:14] == eth
+        total, ident = struct.unpack_from(">HH", seg, 16)
+        assert (total, ident) == (1040, 0x1234 + k)
+        assert ones_complement_sum(seg[14:34]) == 0xFFFF, "IPv4 header checksum"
+        seq, flags = struct.unpack_from(">I", seg, 38)[0], seg[47]
+        assert seq == 1000 + 1000 * k
+        assert flags == (0x19 if k == 2 else 0x10)
+        pseudo = src + dst + struct.pack(">HH", 6, 1020)
+        assert ones_complement_sum(pseudo + seg[34:]) == 0xFFFF, "TCP checksum"
+        assert seg[54:] == payload[1000 * k:1000 * (k + 1)]
+    assert drv.rig.nothing_sent() and drv.tx_done(1)
+    assert drv.dev.counters["tx_frames"] == 3 and drv.dev.counters["tx_errors"] == 0
+
+
+def test_vlan_tag_inserted_with_vle_and_stripped_on_receive(rig):
+    drv = Driver(rig)
+    drv.linux_up()
+    drv.w(L.E1000_CTRL, drv.r(L.E1000_CTRL) | L.E1000_CTRL_VME)
+    frame = frame_to(PEER)
+    drv.queue(frame, cmd=L.E1000_TXD_CMD_VLE)
+    drv.mem.write(TX_RING + 14, struct.pack("<H", 0x2005))  # special: the TCI
+    drv.w(L.E1000_TDT, drv.tx_tail)
+    sent = rig.recv()
+    assert sent[12:16] == bytes.fromhex("81002005") and sent[:12] + sent[16:] == frame
+    rig.peer.send(frame_to(MAC)[:12] + bytes.fromhex("81002005") + frame_to(MAC)[12:])
+    wait_until(lambda: drv.rx_status(0)[1] & L.E1000_RXD_STAT_DD, "the tagged frame")
+    _, status, _, special = drv.rx_status(0)
+    assert status & L.E1000_RXD_STAT_VP and special == 0x2005
+    assert drv.receive(fcs_len=0)[:-4] == frame_to(MAC)  # the FCS is the tagged frame's
+
+
+# -- receive ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("length", [60, 1514])
+def test_receive_delivers_the_frame_with_its_fcs(drv, length):
+    frame = frame_to(MAC, seq=length, length=length)
+    drv.rig.peer.send(frame)
+    assert drv.receive() == frame
+    [(length_with_fcs, status, _, _)] = drv.written_back
+    assert length_with_fcs == length + 4 and status & L.E1000_RXD_STAT_EOP
+    assert drv.r(L.E1000_RDH) == 1
+    assert drv.dev.counters["rx_frames"] == 1
+
+
+def test_short_frames_arrive_padded_to_60(drv):
+    frame = frame_to(MAC, length=42)
+    drv.rig.peer.send(frame)
+    received = drv.receive()
+    assert received == frame.ljust(60, b"\0") and testframe.check(received) is None
+
+
+def test_secrc_strips_the_fcs(rig):
+    drv = Driver(rig)
+    drv.linux_up(rctl=RCTL_DEFAULT | L.E1000_RCTL_SECRC)
+    frame = frame_to(MAC, length=1514)
+    rig.peer.send(frame)
+    assert drv.receive(fcs_len=0) == frame
+
+
+def test_long_frame_spans_descriptors_with_lpe(rig):
+    drv = Driver(rig)
+    drv.linux_up(rctl=RCTL_DEFAULT | L.E1000_RCTL_LPE)
+    frame = frame_to(MAC, length=9000)
+    rig.peer.send(frame)
+    assert drv.receive() == frame
+    eops = [status & L.E1000_RXD_STAT_EOP for _, status, _, _ in drv.written_back]
+    assert eops == [0] * 4 + [L.E1000_RXD_STAT_EOP]
+    assert [length for length, _, _, _ in drv.written_back] == [2048] * 4 + [9004 - 4 * 2048]
+
+
+def test_long_frame_without_lpe_is_dropped_and_counted(drv):
+    drv.rig.peer.send(frame_to(MAC, length=1515))
+    drv.rig.peer.send(frame_to(MAC, seq=1))
+    assert testframe.parse(drv.receive())[0] == 1
+    assert drv.dev.counters["rx_dropped"] == 1 and drv.r(L.E1000_ROC) == 1
+
+
+def test_small_buffers_take_a_1514_byte_frame_in_six(rig):
+    drv = Driver(rig)
+    drv.linux_up(bsize=256)
+    frame = frame_to(MAC, length=1514)
+    rig.peer.send(frame)
+    assert drv.receive() == frame
+    assert drv.r(L.E1000_RDH) == 6
+
+
+def test_receive_ring_wraps(drv):
+    for seq in range(20):
+        drv.rig.peer.send(frame_to(MAC, seq=seq))
+        assert testframe.parse(drv.receive())[0] == seq
+
+
+def test_a_full_ring_holds_the_frame_until_the_guest_returns_buffers(rig):
+    drv = Driver(rig)
+    drv.linux_up(n=8, give=3)  # three free descriptors
+    for seq in range(5):
+        rig.peer.send(frame_to(MAC, seq=seq))
+    wait_until(lambda: drv.dev.counters["rx_no_buffer"] == 1, "the ring to run out")
+    assert drv.r(L.E1000_RDH) == 3 and drv.dev.counters["rx_frames"] == 3
+    assert drv.r(L.E1000_ICR) & L.E1000_ICR_RXO
+    assert drv.r(L.E1000_RNBC) == 1
+    # the driver returns buffers as e1000_alloc_rx_buffers does: RDT moves on
+    seqs = []
+    for _ in range(5):
+        seqs.append(testframe.parse(drv.receive())[0])
+    assert seqs == list(range(5)), "frames lost or reordered across the full ring"
+    assert drv.dev.counters["rx_dropped"] == 0
+
+
+def test_rx_disabled_drops(drv):
+    drv.w(L.E1000_RCTL, 0)
+    drv.rig.peer.send(frame_to(MAC))
+    wait_until(lambda: drv.dev.counters["rx_dropped"] == 1, "the frame to be dropped")
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+def deliveries(drv, frames):
+    """Which of frames reach the guest: each frame is followed by a marker to own MAC."""
+    got = []
+    for k, frame in enumerate(frames):
+        drv.rig.peer.send(frame)
+        drv.rig.peer.send(frame_to(MAC, seq=1000 + k))
+        seq = testframe.parse(drv.receive())[0]
+        if seq != 1000 + k:
+            got.append(seq)
+            assert testframe.parse(drv.receive())[0] == 1000 + k
+    return got
+
+
+def test_unicast_to_another_mac_is_filtered_unless_upe(drv):
+    assert deliveries(drv, [frame_to("02:00:00:00:00:99", seq=1)]) == []
+    assert drv.dev.counters["rx_filtered"] == 1
+    drv.w(L.E1000_RCTL, drv.r(L.E1000_RCTL) | L.E1000_RCTL_UPE)
+    assert deliveries(drv, [frame_to("02:00:00:00:00:99", seq=2)]) == [2]
+
+
+def test_extra_exact_filters_need_av(drv):
+    other = "02:00:00:00:00:77"
+    ral, rah = struct.unpack("<IH", bytes.fromhex(other.replace(":", "")))
+    drv.w(L.E1000_RA + 8, ral)
+    drv.w(L.E1000_RA + 12, rah)
+    assert deliveries(drv, [frame_to(other, seq=1)]) == []
+    drv.w(L.E1000_RA + 12, rah | L.E1000_RAH_AV)
+    assert deliveries(drv, [frame_to(other, seq=2)]) == [2]
+
+
+def test_broadcast_needs_bam(drv):
+    assert deliveries(drv, [frame_to("ff:ff:ff:ff:ff:ff", seq=1)]) == [1]
+    drv.w(L.E1000_RCTL, drv.r(L.E1000_RCTL) & ~L.E1000_RCTL_BAM)
+    assert deliveries(drv, [frame_to("ff:ff:ff:ff:ff:ff", seq=2)]) == []
+
+
+@pytest.mark.parametrize("mo", [0, 1, 2, 3])
+def test_multicast_hash_selects_bits_by_rctl_mo(drv, mo):
+    group, other = "01:00:5e:12:34:56", "01:00:5e:65:43:21"
+    drv.w(L.E1000_RCTL, drv.r(L.E1000_RCTL) | mo << L.E1000_RCTL_MO_SHIFT)
+    assert deliveries(drv, [frame_to(group, seq=1)]) == []
+    h = mta_hash(group, mo)
+    assert h != mta_hash(other, mo)
+    drv.w(L.E1000_MTA + 4 * (h >> 5), 1 << (h & 31))
+    assert deliveries(drv, [frame_to(group, seq=2), frame_to(other, seq=3)]) == [2]
+
+
+def test_mpe_accepts_all_multicast(drv):
+    drv.w(L.E1000_RCTL, drv.r(L.E1000_RCTL) | L.E1000_RCTL_MPE)
+    assert deliveries(drv, [frame_to("01:00:5e:00:00:01", seq=1),
+                            frame_to("33:33:00:00:00:01", seq=2),
+                            frame_to("02:00:00:00:00:99", seq=3)]) == [1, 2]
+
+
+# -- interrupts --------------------------------------------------------------------------------
+
+def test_interrupt_level_follows_icr_and_ims(drv):
+    irq = drv.rig.irq
+    drv.transmit(frame_to(PEER))
+    drv.rig.recv()
+    assert irq.level, "TXDW with IMS.TXDW should raise INTA"
+    assert drv.r(L.E1000_ICR) & L.E1000_ICR_TXDW
+    assert not irq.level, "reading ICR clears it and must lower INTA"
+    drv.w(L.E1000_ICS, L.E1000_ICR_LSC)
+    assert irq.level
+    drv.w(L.E1000_IMC, L.E1000_ICR_LSC)
+    assert not irq.level, "IMC masks the cause"
+    assert drv.r(L.E1000_ICS) & L.E1000_ICR_LSC, "the cause stays in ICR while masked"
+    drv.w(L.E1000_ICR, L.E1000_ICR_LSC)  # write 1 to clear
+    drv.w(L.E1000_IMS, L.E1000_ICR_LSC)
+    assert not irq.level
+    assert drv.dev.counters["irqs_raised"] == 2
+
+
+def test_receive_raises_rxt0_from_the_device_thread(drv):
+    drv.r(L.E1000_ICR)
+    drv.rig.peer.send(frame_to(MAC))
+    wait_until(lambda: drv.rig.irq.level, "INTA after a receive")
+    assert drv.r(L.E1000_ICR) & L.E1000_ICR_RXT0
+
+
+def test_rxdmt0_when_free_descriptors_fall_to_the_threshold(drv):
+    drv.r(L.E1000_ICR)
+    for seq in range(3):  # 7 free -> 4 free; RDMTS 1/2 of 8 is 4
+        drv.rig.peer.send(frame_to(MAC, seq=seq))
+    wait_until(lambda: drv.dev.counters["rx_frames"] == 3, "three frames")
+    assert drv.r(L.E1000_ICR) & L.E1000_ICR_RXDMT0
+
+
+# -- bad guest addresses -----------------------------------------------------------------------
+
+def test_tx_buffer_outside_ram_is_counted_and_completed(drv):
+    drv.tx_desc(0, OUTSIDE, 60, L.E1000_TXD_CMD_EOP | L.E1000_TXD_CMD_RS)
+    drv.w(L.E1000_TDT, 1)
+    assert drv.tx_done(0) and drv.rig.nothing_sent()
+    assert drv.dev.counters["dma_errors"] == 1 and drv.dev.counters["tx_errors"] == 1
+    drv.tx_tail = 1
+    drv.transmit(frame_to(PEER))
+    assert testframe.check(drv.rig.recv()) is None
+
+
+def test_tx_ring_outside_ram_stops_tx_without_harm(drv):
+    drv.w(L.E1000_TDBAL, 0xFFFF_F000)
+    drv.w(L.E1000_TDBAH, 0x7)
+    drv.w(L.E1000_TDT, 3)
+    assert drv.dev.counters["dma_errors"] == 1 and drv.r(L.E1000_TDH) == 0
+
+
+def test_rx_buffer_outside_ram_reports_rxe(drv):
+    drv.rx_desc(0, RAM - 30)  # the 64 bytes would straddle the end of RAM
+    drv.rig.peer.send(frame_to(MAC, seq=1))
+    drv.rig.peer.send(frame_to(MAC, seq=2))
+    wait_until(lambda: drv.rx_status(1)[1] & L.E1000_RXD_STAT_DD, "the second frame")
+    assert drv.rx_status(0)[2] == L.E1000_RXD_ERR_RXE
+    assert drv.dev.counters["dma_errors"] == 1 and drv.dev.counters["rx_dropped"] == 1
+    assert drv.dev.counters["rx_frames"] == 1
+
+
+def test_rx_ring_outside_ram_drops_without_harm(drv):
+    drv.w(L.E1000_RDBAL, RAM - 16)  # descriptor 0 fits, 1 does not
+    drv.w(L.E1000_RDH, 1)
+    drv.w(L.E1000_RDT, 0)
+    drv.rig.peer.send(frame_to(MAC))
+    wait_until(lambda: drv.dev.counters["dma_errors"] == 1, "the DMA error")
+    assert drv.dev.counters["rx_dropped"] == 1 and drv.dev.thread_error is None
+
+
+# -- fault switches ----------------------------------------------------------------------------
+
+def test_filter_bug_lets_other_unicast_in(drv):
+    drv.dev.faults.add("filter_bug")
+    assert deliveries(drv, [frame_to("02:00:00:00:00:99", seq=1)]) == [1]
+
+
+def test_lose_descriptor_completes_one_frame_in_100_unsent(drv):
+    drv.dev.faults.add("lose_descriptor")
+    for seq in range(100):
+        last = drv.transmit(frame_to(PEER, seq=seq))
+        assert drv.tx_done(last)
+    received = 0
+    while not drv.rig.nothing_sent():
+        received += 1
+    assert received == 99
+    assert drv.dev.counters["tx_lost"] == 1 and drv.dev.counters["tx_frames"] == 99
+
+
+def test_corrupt_rx_flips_a_payload_byte(drv):
+    drv.dev.faults.add("corrupt_rx")
+    frame = frame_to(MAC, length=200)
+    drv.rig.peer.send(frame)
+    received = drv.receive(fcs_len=0)[:-4]
+    assert received[:14] == frame[:14] and received != frame
+    assert "payload differs" in testframe.check(received)
+
+
+# -- the backend ------------------------------------------------------------------------------
+
+def test_a_full_backend_holds_tx_until_it_drains(rig):
+    drv = Driver(rig)
+    drv.linux_up()
+    drv.setup_tx(n=256)
+    sent = 120
+    for seq in range(sent):
+        drv.transmit(frame_to(PEER, seq=seq, length=9000), chunk=TX_BUF_SIZE)
+        if drv.dev.counters["tx_blocked"]:
+            break
+    assert drv.dev.counters["tx_blocked"], "the socket never filled up"
+    queued = seq + 1
+    seqs = [testframe.parse(rig.recv())[0] for _ in range(queued)]
+    assert seqs == list(range(queued))
+    wait_until(lambda: drv.r(L.E1000_TDH) == drv.tx_tail, "TX to finish")
+    assert drv.dev.counters["tx_errors"] == 0
