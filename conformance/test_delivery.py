@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
 SIZES = [60, 64, 128, 512, 1024, 1514]
 SHORT = 42  # below the Ethernet minimum: padded by the NIC, or delivered as it is
-JUMBO = 9018  # a 9000-byte MTU plus the Ethernet header
+JUMBO = 9014  # a 9000-byte MTU plus the Ethernet header
 JUMBO_MODELS = ("e1000", "virtio", "virtio-legacy")
 
 
@@ -53,7 +53,7 @@ def test_guests_of_different_models_reach_each_other_over_the_bridge(guest_pair)
 
 @pytest.mark.mtu(9000)
 def test_jumbo_frames_where_the_model_supports_them(nic_guest, peer):
-    """With a 9000-byte MTU on the bridge, e1000 (LPE) and virtio-net (MTU) carry 9018-byte
+    """With a 9000-byte MTU on the bridge, e1000 (LPE) and virtio-net (MTU) carry 9014-byte
     frames both ways; rtl8139, which has no jumbo support, refuses the MTU cleanly."""
     if nic_guest.model not in JUMBO_MODELS:
         with pytest.raises(GuestError, match="unsupported"):

@@ -90,14 +90,26 @@ static int walk_chain(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t he
 	return -EFAULT;	/* a loop */
 }
 
-static void put_used(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head, uint32_t len)
+/* Write a used entry without publishing it: a frame spread over several chains must
+   appear to the driver all at once (flush_used). */
+static void fill_used(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head, uint32_t len)
 {
 	struct vring_used *used = ring_used(n, q);
 
 	used->ring[q->used_idx % q->size].id = head;
 	used->ring[q->used_idx % q->size].len = len;
 	q->used_idx++;
-	__atomic_store_n(&used->idx, q->used_idx, __ATOMIC_RELEASE);
+}
+
+static void flush_used(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	__atomic_store_n(&ring_used(n, q)->idx, q->used_idx, __ATOMIC_RELEASE);
+}
+
+static void put_used(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head, uint32_t len)
+{
+	fill_used(n, q, head, len);
+	flush_used(n, q);
 }
 
 /* Does the driver want an interrupt for what was used since the last decision? */
@@ -115,13 +127,19 @@ static int want_interrupt(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 	return !(avail->flags & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-void kvmnet_vring_publish_avail_event(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+/* Ask the driver (EVENT_IDX) to kick once it makes entry `index` available. */
+static void ask_kick_at(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t index)
 {
 	struct vring_used *used = ring_used(n, q);
 
 	if (used && q->event_idx)
-		__atomic_store_n(&used->ring[q->size].id, q->last_avail, __ATOMIC_RELEASE);
+		__atomic_store_n(&used->ring[q->size].id, index, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);	/* avail_event before re-reading avail->idx */
+}
+
+void kvmnet_vring_publish_avail_event(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	ask_kick_at(n, q, q->last_avail);
 }
 
 static int ring_ok(struct kvmnet_vnet *n, struct kvmnet_vring *q)
@@ -281,8 +299,9 @@ static void scatter(struct kvmnet_vnet *n, struct kvmnet_vring *q, int chains,
 			put += part;
 		}
 		q->last_avail++;
-		put_used(n, q, head, put);
+		fill_used(n, q, head, put);
 	}
+	flush_used(n, q);
 }
 
 /*
@@ -365,9 +384,10 @@ long kvmnet_vnet_rx(struct kvmnet_vnet *n)
 		if (ret < 0)
 			return broken(n, q);
 		if (ret == 0) {
-			/* No buffers: ask for a kick when the driver adds some, then look again
-			   in case it did in between. */
-			kvmnet_vring_publish_avail_event(n, q);
+			/* Too few buffers: ask for a kick at the next one the driver adds (not at
+			   last_avail, which it may have passed already), then look again in case
+			   it added some in between. */
+			ask_kick_at(n, q, avail_idx(ring_avail(n, q)));
 			if (chains_for(n, q, n->guest_hdr + n->pending) <= 0) {
 				n->stats.rx_no_buffer++;
 				break;
@@ -376,6 +396,9 @@ long kvmnet_vnet_rx(struct kvmnet_vnet *n)
 		}
 		n->pending = 0;
 	}
-	kvmnet_vring_publish_avail_event(n, q);
+	/* With a frame waiting, a kick is wanted (asked above); without, the backend wakes
+	   this thread, and kicks for new buffers would be exits for nothing. */
+	if (!n->pending)
+		ask_kick_at(n, q, avail_idx(ring_avail(n, q)) + 0x8000);
 	return want_interrupt(n, q) ? KVMNET_VNET_IRQ_RX : 0;
 }

@@ -182,6 +182,7 @@ class VirtioNet(VirtioDevice):
                 ack = self._command(readable[0], readable[1], readable[2:])
             ring.put(head, writable, bytes([ack]))
             used_any = True
+        ring.publish_avail_event()  # with EVENT_IDX the driver kicks only when asked to
         if used_any:
             self.transport.interrupt(CTRL)
 
@@ -247,6 +248,11 @@ class _PyRing:
                     break
                 index = nxt
             yield head, bytes(readable), writable
+
+    def publish_avail_event(self):
+        """avail_event (after the used ring) = the next entry the device will take."""
+        self.memory.write(self.q.device + 4 + 8 * self.q.size,
+                          struct.pack("<H", self.q.last_avail))
 
     def put(self, head, writable, data):
         addr, length = writable[0] if writable else (0, 0)
