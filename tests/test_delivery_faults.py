@@ -1,0 +1,55 @@
+"""Every delivery and filter check fails when the path it checks is broken.
+
+The unchanged conformance files run in a subprocess with tests/faults/nic_plugin.py loaded:
+a BPF tc filter drops or corrupts test frames on the bridge port, a built-in device model
+runs with a fault switch on, or the guest's NIC gets another MAC than the checks expect.
+Each case first shows the same checks passing without the fault.
+"""
+
+import pytest
+
+from suite_runner import expect
+
+pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
+
+PLUGIN = "tests.faults.nic_plugin"
+DELIVERY, FILTERS, LINK_LOCAL = ("conformance/test_delivery.py", "conformance/test_rx_filters.py",
+                                 "conformance/test_link_local.py")
+TO_PEER = "test_guest_to_peer_every_frame_intact_and_in_order[builtin-{model}-1514]"
+TO_GUEST = "test_peer_to_guest_every_frame_intact_and_in_order[builtin-{model}-1514]"
+FILTERED = "test_unicast_to_another_mac_is_filtered_in_normal_mode[builtin-{model}]"
+ARP = "test_guest_answers_arp_for_its_address[builtin-{model}]"
+MODELS = ["rtl8139", "e1000", "virtio", "virtio-legacy"]
+
+CASES = [
+    # (what is broken, environment for the plugin, the checks that must fail, a word their
+    # failure report must hold)
+    ("tc drops 1% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
+     [(DELIVERY, TO_PEER), (DELIVERY, TO_GUEST)], "lost"),
+    ("tc corrupts a payload byte", {"KVMNET_TEST_LINK_FAULT": "corrupt"},
+     [(DELIVERY, TO_PEER), (DELIVERY, TO_GUEST)], "bad"),
+    ("device model: unicast filter bug", {"KVMNET_TEST_NIC_FAULTS": "filter_bug"},
+     [(FILTERS, FILTERED)], "passed the NIC's unicast filter"),
+    ("device model: lost TX descriptor", {"KVMNET_TEST_NIC_FAULTS": "lose_descriptor"},
+     [(DELIVERY, TO_PEER)], "lost"),
+    ("device model: corrupted RX frame", {"KVMNET_TEST_NIC_FAULTS": "corrupt_rx"},
+     [(DELIVERY, TO_GUEST)], "bad"),
+    ("guest NIC has another MAC", {"KVMNET_TEST_WRONG_MAC": "02:6b:76:00:00:66"},
+     [(DELIVERY, TO_GUEST), (LINK_LOCAL, ARP)], "02:6b:76:00:00:66"),
+]
+
+
+def node_ids(suite, checks, model):
+    return [f"{suite.path(path)}::{name.format(model=model)}" for path, name in checks]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("what, env, checks, word", CASES, ids=[c[0] for c in CASES])
+def test_check_fails_when_the_path_is_broken(suite, no_netns_left, model, what, env, checks,
+                                            word):
+    ids = node_ids(suite, checks, model)
+    clean = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN])
+    expect(clean, passed=len(ids))
+    broken = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN], env=env)
+    expect(broken, failed=len(ids))
+    assert word in broken.stdout.str(), f"{what}: the failure does not say {word!r}"
