@@ -149,7 +149,19 @@ gate_entry:
 	je	gate_spin0
 	cmp	$GATE_TRIPLEFAULT, %rax
 	je	gate_triplefault
+	cmp	$GATE_IRQ_ON, %rax
+	je	gate_irq_on
+	cmp	$GATE_IRQ_OFF, %rax
+	je	gate_irq_off
 	iretq				/* unknown service: ignore */
+gate_irq_on:
+	/* The iretq frame is RIP, CS, RFLAGS, RSP, SS: set IF in the RFLAGS
+	 * ring 3 gets back.  (PVM hosts ignore IOPL, so ring 3 cannot sti.) */
+	orq	$RFLAGS_IF, 16(%rsp)
+	iretq
+gate_irq_off:
+	andq	$~RFLAGS_IF, 16(%rsp)
+	iretq
 gate_spin0:
 	call	spin			/* the same loop ring 3 runs */
 	iretq

@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "cpu.h"
 #include "multiboot.h"
+#include "net.h"
 #include "pci.h"
 #include "uart.h"
 #include "x86.h"
@@ -218,6 +219,17 @@ static const struct {
 	{ "hang", 0, cmd_hang },
 	{ "triplefault", 0, cmd_triplefault },
 	{ "fault", 0, cmd_fault },
+	{ "nics", 0, cmd_nics },
+	{ "send", ANY_ARGS, cmd_send },
+	{ "recv", ANY_ARGS, cmd_recv },
+	{ "bounce", 2, cmd_bounce },
+	{ "serve", 2, cmd_serve },
+	{ "mac", 2, cmd_mac },
+	{ "rxmode", 2, cmd_rxmode },
+	{ "mcast", ANY_ARGS, cmd_mcast },
+	{ "mtu", 2, cmd_mtu },
+	{ "counters", 1, cmd_counters },
+	{ "irq", 3, cmd_irq },
 };
 
 void cmd_run(const struct request *r)

@@ -1,7 +1,8 @@
 /*
  * cpu.h - the few instructions C code needs: port I/O (legal in ring 3
- * because boot.S sets IOPL=3), reading CS and CR2, pause and hlt, plus the
- * assembly helpers in boot.S that C calls.
+ * because boot.S sets IOPL=3), MMIO accesses, the TSC, memory barriers,
+ * reading CS and CR2, pause and hlt, plus the assembly helpers in boot.S
+ * that C calls.
  */
 #ifndef CPU_H
 #define CPU_H
@@ -21,10 +22,22 @@ static inline void outl(uint16_t port, uint32_t v)
 	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
 }
 
+static inline void outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+
 static inline uint8_t inb(uint16_t port)
 {
 	uint8_t v;
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
+}
+
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port) : "memory");
 	return v;
 }
 
@@ -33,6 +46,66 @@ static inline uint32_t inl(uint16_t port)
 	uint32_t v;
 	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory");
 	return v;
+}
+
+/*
+ * Memory-mapped registers.  RAM is identity-mapped, the PCI window
+ * (3-4 GiB) uncached, so a register's physical address is its pointer.
+ * Each access is one plain mov, which every VMM's MMIO emulation decodes.
+ */
+static inline uint8_t mmio_read8(uintptr_t addr)
+{
+	return *(volatile uint8_t *)addr;
+}
+
+static inline uint16_t mmio_read16(uintptr_t addr)
+{
+	return *(volatile uint16_t *)addr;
+}
+
+static inline uint32_t mmio_read32(uintptr_t addr)
+{
+	return *(volatile uint32_t *)addr;
+}
+
+static inline void mmio_write8(uintptr_t addr, uint8_t v)
+{
+	*(volatile uint8_t *)addr = v;
+}
+
+static inline void mmio_write16(uintptr_t addr, uint16_t v)
+{
+	*(volatile uint16_t *)addr = v;
+}
+
+static inline void mmio_write32(uintptr_t addr, uint32_t v)
+{
+	*(volatile uint32_t *)addr = v;
+}
+
+/*
+ * Ordering against DMA.  x86 keeps loads in order and stores in order, so
+ * the compiler is the only thing to stop for "read the flag, then the
+ * data" and "write the data, then the index"; a store followed by a load
+ * of another location (publish an index, then read the device's event
+ * index) needs a real fence.  A locked add is one without SSE.
+ */
+static inline void barrier(void)
+{
+	__asm__ volatile("" : : : "memory");
+}
+
+static inline void fence(void)
+{
+	__asm__ volatile("lock addl $0, (%%rsp)" : : : "memory", "cc");
+}
+
+/* The time-stamp counter; ring 3 may read it (CR4.TSD is clear). */
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
 }
 
 /* Current privilege level: the RPL bits of CS. */

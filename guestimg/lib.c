@@ -1,22 +1,23 @@
 /* lib.c - see lib.h. */
 #include "lib.h"
 
+/* rep stosb / rep movsb: fast on every CPU with ERMS, and frames and
+ * rings are copied and cleared often enough for it to matter. */
 void *memset(void *d, int c, size_t n)
 {
-	unsigned char *p = d;
+	void *p = d;
 
-	while (n--)
-		*p++ = (unsigned char)c;
+	__asm__ volatile("rep stosb"
+			 : "+D"(p), "+c"(n) : "a"(c) : "memory");
 	return d;
 }
 
 void *memcpy(void *d, const void *s, size_t n)
 {
-	unsigned char *dp = d;
-	const unsigned char *sp = s;
+	void *dp = d;
 
-	while (n--)
-		*dp++ = *sp++;
+	__asm__ volatile("rep movsb"
+			 : "+D"(dp), "+S"(s), "+c"(n) : : "memory");
 	return d;
 }
 
@@ -133,4 +134,29 @@ bool parse_u64(const char *s, uint64_t *out)
 	}
 	*out = v;
 	return true;
+}
+
+bool parse_mac(const char *s, uint8_t mac[6])
+{
+	bool colons = strlen(s) == 17;
+
+	if (!colons && strlen(s) != 12)
+		return false;
+	for (unsigned i = 0; i < 6; i++) {
+		int hi = hex_digit(s[0]), lo = hex_digit(s[1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+		if (colons && i < 5 && *s++ != ':')
+			return false;
+	}
+	return true;
+}
+
+void fmt_mac(struct fmt *f, const uint8_t mac[6])
+{
+	for (unsigned i = 0; i < 6; i++)
+		fmt_hex(f, mac[i], 2);
 }

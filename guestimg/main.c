@@ -1,9 +1,11 @@
 /*
  * main.c - the guest's life in ring 3, where boot.S's iretq lands: bring
- * up the UART and PCI, announce "HELLO", then serve host commands forever.
+ * up the UART, PCI and the NICs, announce "HELLO", then serve host
+ * commands forever.
  */
 #include "cmd.h"
 #include "cpu.h"
+#include "nic.h"
 #include "pci.h"
 #include "proto.h"
 #include "uart.h"
@@ -21,6 +23,7 @@ void main(void)
 
 	uart_init();
 	pci_init();
+	nic_init_all();
 
 	/* End any line firmware left open (SeaBIOS prints "Booting from
 	 * ROM.." with no newline): protocol lines must start a line. */

@@ -1,5 +1,6 @@
 /* pci.c - bus 0 enumeration and BAR assignment; see pci.h. */
 #include <stdbool.h>
+#include <stddef.h>
 #include "pci.h"
 #include "cpu.h"
 
@@ -13,7 +14,11 @@
 #define PCI_CLASS	0x08	/* class code << 8 | revision */
 #define PCI_HEADER	0x0C	/* header type in bits 23:16 */
 #define PCI_BAR0	0x10
+#define PCI_CAPS	0x34	/* first capability pointer */
 #define PCI_INTR	0x3C	/* pin << 8 | line */
+#define STATUS_CAPS	0x0010	/* status bit: capability list present */
+#define PIIX_PIRQRC	0x60	/* PIIX: PIRQA-D routing, one byte each */
+#define PIRQ_DISABLED	0x80
 
 #define CMD_IO		0x1
 #define CMD_MEM		0x2
@@ -235,4 +240,71 @@ void pci_init(void)
 	pci_count = 0;
 	scan_bus0();
 	assign_bars();
+}
+
+void pci_enable(const struct pci_dev *d)
+{
+	uint32_t cmd = pci_read32(d->bdf, PCI_COMMAND) & 0xFFFF;
+	uint32_t want = cmd | CMD_IO | CMD_MEM | CMD_MASTER;
+
+	if (want != cmd)
+		pci_write32(d->bdf, PCI_COMMAND, want);
+}
+
+bool pci_cap_next(const struct pci_dev *d, uint8_t *at, uint32_t *head)
+{
+	uint8_t next;
+
+	if (*at == 0) {
+		if (!(pci_read32(d->bdf, PCI_COMMAND) >> 16 & STATUS_CAPS))
+			return false;
+		next = (uint8_t)pci_read32(d->bdf, PCI_CAPS);
+	} else {
+		next = (uint8_t)(*head >> 8);
+	}
+	if (next < 0x40)
+		return false;
+	*at = next & 0xFC;
+	*head = pci_read32(d->bdf, *at);
+	return true;
+}
+
+uint8_t pci_find_cap(const struct pci_dev *d, uint8_t id)
+{
+	uint8_t at = 0;
+	uint32_t head = 0;
+
+	for (unsigned guard = 0; guard < 48 && pci_cap_next(d, &at, &head); guard++)
+		if ((head & 0xFF) == id)
+			return at;
+	return 0;
+}
+
+/* PIIX3/PIIX4 function 0 (the PCI-to-ISA bridge) on bus 0, if any. */
+static const struct pci_dev *piix_isa(void)
+{
+	for (unsigned n = 0; n < pci_count; n++) {
+		const struct pci_dev *d = &pci_devs[n];
+
+		if (d->vendor == 0x8086 && (d->device == 0x7000 || d->device == 0x7110) &&
+		    (d->bdf & 7) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+unsigned pci_intx_gsi(const struct pci_dev *d)
+{
+	const struct pci_dev *isa = piix_isa();
+	unsigned slot = d->bdf >> 3 & 0x1F, pirq, route;
+
+	if (!isa || d->irq_pin < 1 || d->irq_pin > 4 || slot == 0)
+		return d->irq_line;
+	pirq = (slot - 1 + d->irq_pin - 1) & 3;
+	route = pci_read32(isa->bdf, PIIX_PIRQRC) >> (8 * pirq) & 0xFF;
+	/* Routable ISA IRQs: 3-7, 9-12, 14, 15. */
+	if (route & PIRQ_DISABLED || route < 3 || route == 8 || route == 13 ||
+	    route > 15)
+		return d->irq_line;
+	return route;
 }

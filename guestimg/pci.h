@@ -7,6 +7,7 @@
 #ifndef PCI_H
 #define PCI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum pci_bar_kind {
@@ -40,5 +41,30 @@ extern unsigned pci_count;
 void pci_init(void);
 uint32_t pci_read32(uint16_t bdf, uint8_t offset);
 void pci_write32(uint16_t bdf, uint8_t offset, uint32_t value);
+
+/* COMMAND |= I/O | memory | bus master, for a driver that will use the
+ * function (firmware may have left bus mastering off). */
+void pci_enable(const struct pci_dev *d);
+
+/*
+ * The GSI (and IOAPIC pin) that INTx of d drives.  Normally the Interrupt
+ * Line register says it.  On i440FX/PIIX machines the wire goes where the
+ * PIIX routes the slot's PIRQ (QEMU: slot s, pin p -> PIRQ (s + p - 2) & 3,
+ * ISA IRQ = PIRQRC[that]), and firmware may report it wrongly: qboot
+ * writes 11 for an e1000 in slot 2 that PIIX routes to IRQ 10.  So there
+ * the routing registers win.
+ */
+unsigned pci_intx_gsi(const struct pci_dev *d);
+
+#define PCI_CAP_MSIX	0x11
+#define PCI_CAP_VENDOR	0x09	/* virtio's structure locators */
+
+/* Step through the capability list, one config read a step: start with
+ * *at = 0; each call moves *at to the next capability and puts its first
+ * dword (ID, next pointer, two bytes of body) in *head, which the next
+ * call needs; false past the end. */
+bool pci_cap_next(const struct pci_dev *d, uint8_t *at, uint32_t *head);
+/* Config offset of the first capability with this ID, or 0. */
+uint8_t pci_find_cap(const struct pci_dev *d, uint8_t id);
 
 #endif

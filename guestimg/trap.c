@@ -22,7 +22,7 @@ extern struct idt_gate idt[256];
 extern const uint64_t isr_table[32];
 extern char gate_entry[];
 
-static void set_gate(unsigned vector, uint64_t handler, unsigned dpl)
+void idt_set_gate(unsigned vector, uint64_t handler, unsigned dpl)
 {
 	struct idt_gate *g = &idt[vector];
 
@@ -37,8 +37,8 @@ static void set_gate(unsigned vector, uint64_t handler, unsigned dpl)
 void idt_init(void)
 {
 	for (unsigned v = 0; v < 32; v++)
-		set_gate(v, isr_table[v], 0);
-	set_gate(GATE_VECTOR, (uint64_t)gate_entry, 3);	/* replaces isr3 */
+		idt_set_gate(v, isr_table[v], 0);
+	idt_set_gate(GATE_VECTOR, (uint64_t)gate_entry, 3);	/* replaces isr3 */
 }
 
 void trap_fault(const struct trap_frame *f)

@@ -2,7 +2,7 @@
 """Boot kvmnet-guest.bin under QEMU and run the protocol smoke test.
 
 Starts QEMU with COM1 on stdio, waits for "!0 HELLO", sends hello, pci,
-echo, a corrupted frame, mem, spin3, spin0 and exit, checks the CRC of
+nics, counters, echo, a corrupted frame, mem, spin3, spin0 and exit, checks the CRC of
 every protocol line and the shape of every reply, and prints what came
 back with timings.  Standard library only; every wait has a deadline and
 QEMU is killed on the way out whatever happens.
@@ -169,6 +169,16 @@ def run(args):
                                 r"class=[0-9a-f]{6} irq=\d+ pin=\d+"
                                 r"( bar[0-5]=(io|mem|mem64):[0-9a-f]+/[0-9a-f]+)*", d),
                    f"bad pci DATA {d!r}")
+        data, rest, _ = cmd("nics")
+        expect(rest == str(len(data)), f"nics count {rest} but {len(data)} DATA lines")
+        for d in data:
+            expect(re.fullmatch(r"nic\d+ (rtl8139|e1000|virtio|virtio-legacy) "
+                                r"[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] mac=[0-9a-f]{12} mtu=\d+ "
+                                r"link=[01] irq=\d+", d), f"bad nics DATA {d!r}")
+        if data:
+            _, rest, _ = cmd("counters 0")
+            expect(re.fullmatch(r"tx=\d+ rx=\d+ rx_bad=\d+ rx_other=\d+ irq=\d+", rest),
+                   f"counters reply {rest!r}")
         _, rest, _ = cmd("echo a b")
         expect(rest == "a b", f"echo reply {rest!r}")
 

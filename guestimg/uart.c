@@ -72,3 +72,10 @@ char uart_getc(void)
 		cpu_pause();
 	return (char)inb(COM1 + RBR);
 }
+
+int uart_poll(void)
+{
+	if (!(inb(COM1 + LSR) & LSR_DR))
+		return -1;
+	return (uint8_t)inb(COM1 + RBR);
+}

@@ -15,5 +15,7 @@ void uart_write(const char *s, size_t n);
 void uart_flush(void);
 /* Wait for and return the next received byte. */
 char uart_getc(void);
+/* The next received byte if one is waiting, else -1 (one or two exits). */
+int uart_poll(void);
 
 #endif

@@ -23,9 +23,21 @@
 #define GATE_VECTOR		3
 #define GATE_SPIN0		1	/* dec/jnz RDI times in ring 0 */
 #define GATE_TRIPLEFAULT	2	/* load an empty IDT and fault */
+#define GATE_IRQ_ON		3	/* return to ring 3 with IF=1 */
+#define GATE_IRQ_OFF		4	/* return to ring 3 with IF=0 */
 
-/* Ring 3 runs with IOPL=3 (port I/O allowed) and IF=0 (no interrupts). */
+/* Vectors of device interrupts (irq.c, irq_entry.S): INTx of IOAPIC pin
+ * p arrives at IRQ_VEC_INTX + p, MSI-X of NIC i at IRQ_VEC_MSIX + i. */
+#define IRQ_VEC_FIRST		0x30
+#define IRQ_VEC_INTX		0x30	/* 24 IOAPIC pins: 0x30-0x47 */
+#define IRQ_VEC_MSIX		0x48	/* 8 NICs: 0x48-0x4F */
+#define IRQ_VEC_COUNT		32
+#define IRQ_VEC_SPURIOUS	0xFF	/* the LAPIC's spurious vector */
+
+/* Ring 3 runs with IOPL=3 (port I/O allowed) and IF=0 (no interrupts),
+ * except while the irq command waits for device interrupts. */
 #define RFLAGS_RESERVED1	0x0002
+#define RFLAGS_IF		0x0200
 #define RFLAGS_IOPL3		0x3000
 
 #define CR0_PE		0x00000001
