@@ -3,7 +3,7 @@ INTx through the IOAPIC for every model, MSI-X for virtio-net."""
 
 import pytest
 
-from fixtures.streams import new_seed
+from fixtures.streams import new_seed, settled
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
@@ -12,8 +12,9 @@ FRAMES = 10
 
 def frames_with_interrupts(nic_guest, peer, mode):
     pending = nic_guest.begin(f"irq {nic_guest.index} {mode} {FRAMES}")
+    assert pending.data() == ["armed"]
     peer.send(nic_guest.mac, new_seed(), FRAMES, 128)
-    return pending.result(60).fields
+    return settled(pending)
 
 
 def test_intx_through_the_ioapic(nic_guest, peer):

@@ -276,6 +276,7 @@ void cmd_irq(const struct request *r)
 		reply_result(r, err);
 		return;
 	}
+	proto_line(r->seq, "DATA", "armed");	/* the host sends frames after this */
 	/* Frames count once an interrupt has announced them: wait for
 	 * one, take everything that is there, ask for the next. */
 	host_watch_start(&w);

@@ -147,3 +147,16 @@ class Pending:
 
     def result(self, timeout=10):
         return self.channel._reply(self.seq, self.text, timeout)
+
+    def data(self, timeout=10):
+        """The next DATA line of this command's reply (its words), for commands that say
+        something before they finish (irq says "armed")."""
+        while True:
+            seq, word, args = self.channel._next(timeout)
+            if 0 < seq < self.seq:
+                continue  # a late reply to a command given up on
+            if (seq, word) == (self.seq, "DATA"):
+                return args
+            if (seq, word) == (self.seq, "ERR"):
+                raise GuestError(f"{self.text!r}: {' '.join(args)}")
+            raise ProtocolError(f"expected DATA for {self.text!r}, got {seq} {word} {args}")

@@ -19,6 +19,8 @@ TO_PEER = "test_guest_to_peer_every_frame_intact_and_in_order[builtin-{model}-15
 TO_GUEST = "test_peer_to_guest_every_frame_intact_and_in_order[builtin-{model}-1514]"
 FILTERED = "test_unicast_to_another_mac_is_filtered_in_normal_mode[builtin-{model}]"
 ARP = "test_guest_answers_arp_for_its_address[builtin-{model}]"
+INTERRUPTS = "conformance/test_nic_interrupts.py"
+INTX = "test_intx_through_the_ioapic[builtin-{model}]"
 MODELS = ["rtl8139", "e1000", "virtio", "virtio-legacy"]
 
 CASES = [
@@ -34,6 +36,8 @@ CASES = [
      [(DELIVERY, TO_PEER)], "lost"),
     ("device model: corrupted RX frame", {"KVMNET_TEST_NIC_FAULTS": "corrupt_rx"},
      [(DELIVERY, TO_GUEST)], "bad"),
+    ("interrupt lines stuck low", {"KVMNET_TEST_NO_IRQ": "1"}, [(INTERRUPTS, INTX)],
+     "INTx"),
     ("guest NIC has another MAC", {"KVMNET_TEST_WRONG_MAC": "02:6b:76:00:00:66"},
      [(DELIVERY, TO_GUEST), (LINK_LOCAL, ARP)], "02:6b:76:00:00:66"),
 ]
@@ -53,3 +57,12 @@ def test_check_fails_when_the_path_is_broken(suite, no_netns_left, model, what, 
     broken = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN], env=env)
     expect(broken, failed=len(ids))
     assert word in broken.stdout.str(), f"{what}: the failure does not say {word!r}"
+
+
+@pytest.mark.parametrize("model", ["virtio", "virtio-legacy"])
+def test_msix_check_fails_when_messages_are_never_sent(suite, no_netns_left, model):
+    ids = [f"{suite.path(INTERRUPTS)}::test_msix_for_virtio_net[builtin-{model}]"]
+    expect(suite.run(*ids, plugins=[PLUGIN]), passed=1)
+    broken = suite.run(*ids, plugins=[PLUGIN], env={"KVMNET_TEST_NO_IRQ": "1"})
+    expect(broken, failed=1)
+    assert "MSI-X" in broken.stdout.str()

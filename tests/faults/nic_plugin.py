@@ -6,6 +6,8 @@ it reads what to break from the environment:
     KVMNET_TEST_NIC_FAULTS   comma-separated fault switches of the built-in NIC models
                              (filter_bug, lose_descriptor, corrupt_rx)
     KVMNET_TEST_WRONG_MAC    give the guest's NIC this MAC instead of the one the checks expect
+    KVMNET_TEST_NO_IRQ       the built-in VMM's interrupt lines stay low and MSI-X messages
+                             are never sent (a broken interrupt path)
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
                              ways, on test frames only: drop one in 100, or flip a payload byte
 
@@ -20,6 +22,8 @@ import pytest
 
 import fixtures.network
 import kvmnet.runners.builtin
+import kvmnet.vmm.irq
+import kvmnet.vmm.msix
 
 
 def _nic_faults():
@@ -32,6 +36,9 @@ def pytest_configure(config):
         make = kvmnet.runners.builtin.builtin_device
         kvmnet.runners.builtin.builtin_device = (
             lambda nic: make(dataclasses.replace(nic, faults=faults)))
+    if os.environ.get("KVMNET_TEST_NO_IRQ"):
+        kvmnet.vmm.irq.IrqLine.set = lambda self, level: None
+        kvmnet.vmm.msix.Msix._deliver_pending = lambda self: None
     if wrong_mac:
         real = fixtures.network.Nic
         fixtures.network.Nic = lambda model, mac, *a, **k: real(model, wrong_mac, *a, **k)
