@@ -6,6 +6,9 @@ runs with a fault switch on, or the guest's NIC gets another MAC than the checks
 Each case first shows the same checks passing without the fault.
 """
 
+import json
+from pathlib import Path
+
 import pytest
 
 from suite_runner import expect
@@ -26,7 +29,7 @@ MODELS = ["rtl8139", "e1000", "virtio", "virtio-legacy"]
 CASES = [
     # (what is broken, environment for the plugin, the checks that must fail, a word their
     # failure report must hold)
-    ("tc drops 1% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
+    ("tc drops 5% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
      [(DELIVERY, TO_PEER), (DELIVERY, TO_GUEST)], "lost"),
     ("tc corrupts a payload byte", {"KVMNET_TEST_LINK_FAULT": "corrupt"},
      [(DELIVERY, TO_PEER), (DELIVERY, TO_GUEST)], "bad"),
@@ -57,6 +60,25 @@ def test_check_fails_when_the_path_is_broken(suite, no_netns_left, model, what, 
     broken = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN], env=env)
     expect(broken, failed=len(ids))
     assert word in broken.stdout.str(), f"{what}: the failure does not say {word!r}"
+    for name, attached in failed_tests_evidence(broken.allure_dir).items():
+        assert EVIDENCE <= attached, f"{name} attached only {sorted(attached)}"
+
+
+EVIDENCE = {"guest serial log", "NIC counters", "peer capture (pcap)"}
+
+
+def failed_tests_evidence(allure_dir):
+    """{failed test: names of its attachments}, those of its fixtures' teardowns included
+    (Allure files those under the fixture, in a container naming the test)."""
+    read = [json.loads(p.read_text()) for p in Path(allure_dir).glob("*.json")]
+    attached = {}
+    for result in (r for r in read if r.get("status") == "failed" and "fullName" in r):
+        names = {a["name"] for a in result.get("attachments", [])}
+        for container in (c for c in read if result["uuid"] in c.get("children", [])):
+            for step in container.get("befores", []) + container.get("afters", []):
+                names |= {a["name"] for a in step.get("attachments", [])}
+        attached[result["name"]] = names
+    return attached
 
 
 @pytest.mark.parametrize("model", ["virtio", "virtio-legacy"])

@@ -71,7 +71,10 @@ class Capture:
     def _run(self):
         try:
             while True:
-                ready = select.select([self._sock, self._stop_r], [], [])[0]
+                # Once full, stop reading: the kernel counts what it drops, at no cost here.
+                watched = [self._stop_r] if self.frames >= self.max_frames else [self._sock,
+                                                                                  self._stop_r]
+                ready = select.select(watched, [], [])[0]
                 if self._sock in ready:
                     self._drain()
                 elif self._stop_r in ready:
@@ -89,7 +92,7 @@ class Capture:
                 return
             if self.frames >= self.max_frames:
                 self.dropped += 1
-                continue
+                return
             sec, nsec = _timestamp(anc)
             data = frame[:self.snaplen]
             self._file.write(struct.pack("<IIII", sec, nsec, len(data), len(frame)) + data)

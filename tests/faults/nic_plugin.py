@@ -9,7 +9,7 @@ it reads what to break from the environment:
     KVMNET_TEST_NO_IRQ       the built-in VMM's interrupt lines stay low and MSI-X messages
                              are never sent (a broken interrupt path)
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
-                             ways, on test frames only: drop one in 100, or flip a payload byte
+                             ways, on test frames only: drop one in 20, or flip a payload byte
 
 Each is what a broken host, device model or configuration would do; a check that still
 passes under one of them is a check that cannot fail.
@@ -53,7 +53,7 @@ def _link_fault(request):
     from kvmnet.testframe import ETHERTYPE
     from tests.faults import tc
     bridge = request.getfixturevalue("bridge")
-    make = {"drop": lambda **k: tc.drop(fraction=0.01, **k),
+    make = {"drop": lambda **k: tc.drop(fraction=0.05, **k),
             "corrupt": lambda **k: tc.corrupt(offset=40, **k)}[fault]
     applied = [make(netns=bridge.netns, ifname=bridge.taps[0].name, direction=d,
                     ethertype=ETHERTYPE) for d in ("ingress", "egress")]
