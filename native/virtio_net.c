@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/virtio_net.h>
@@ -170,7 +172,49 @@ static long gather(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head,
  * TX: each chain is [virtio_net_hdr][frame] in readable descriptors. It is gathered into
  * tx_buf so that the backend's header (backend_hdr bytes) sits right before the frame.
  */
+int kvmnet_vnet_init(struct kvmnet_vnet *n)
+{
+	pthread_mutex_t *m = malloc(sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	pthread_mutex_init(m, NULL);
+	n->mutex = m;
+	return 0;
+}
+
+void kvmnet_vnet_destroy(struct kvmnet_vnet *n)
+{
+	if (n->mutex) {
+		pthread_mutex_destroy(n->mutex);
+		free(n->mutex);
+		n->mutex = NULL;
+	}
+}
+
+void kvmnet_vnet_lock(struct kvmnet_vnet *n)
+{
+	pthread_mutex_lock(n->mutex);
+}
+
+void kvmnet_vnet_unlock(struct kvmnet_vnet *n)
+{
+	pthread_mutex_unlock(n->mutex);
+}
+
+static long tx_locked(struct kvmnet_vnet *n);
+
 long kvmnet_vnet_tx(struct kvmnet_vnet *n)
+{
+	long ret;
+
+	kvmnet_vnet_lock(n);
+	ret = tx_locked(n);
+	kvmnet_vnet_unlock(n);
+	return ret;
+}
+
+static long tx_locked(struct kvmnet_vnet *n)
 {
 	struct kvmnet_vring *q = &n->tx;
 	unsigned char *base = n->tx_buf + 12;	/* room to grow the header in front */
@@ -347,21 +391,54 @@ static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 	return 1;
 }
 
-long kvmnet_vnet_rx_wait(struct kvmnet_vnet *n, int wake_fd, int timeout_ms)
+#define RX_WAIT_MS 200	/* how often the device threads look at their stop flag */
+
+static long rx_locked(struct kvmnet_vnet *n);
+
+long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
+{
+	struct pollfd fd = { .fd = kick_fd, .events = POLLIN };
+	uint64_t counter;
+	long ret;
+
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+		if (poll(&fd, 1, RX_WAIT_MS) < 0 && errno != EINTR)
+			return -errno;
+		if (!(fd.revents & POLLIN))
+			continue;
+		if (read(kick_fd, &counter, sizeof(counter)) < 0 && errno != EAGAIN)
+			return -errno;
+		ret = kvmnet_vnet_tx(n);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
 {
 	struct pollfd fds[2] = { { .fd = wake_fd, .events = POLLIN },
 				 { .fd = n->backend_fd, .events = POLLIN } };
 	uint64_t counter;
+	long ret;
 
-	/* A frame already waiting for buffers: only a kick can help, not the backend. */
-	if (poll(fds, n->pending ? 1 : 2, timeout_ms) < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (fds[0].revents & POLLIN && read(wake_fd, &counter, sizeof(counter)) < 0)
-		return -errno;
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+		/* A frame already waiting for buffers: only a kick can help, not the backend. */
+		if (poll(fds, n->pending ? 1 : 2, RX_WAIT_MS) < 0 && errno != EINTR)
+			return -errno;
+		if (fds[0].revents & POLLIN && read(wake_fd, &counter, sizeof(counter)) < 0 &&
+		    errno != EAGAIN)
+			return -errno;
+		kvmnet_vnet_lock(n);
+		ret = rx_locked(n);
+		kvmnet_vnet_unlock(n);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 
-long kvmnet_vnet_rx(struct kvmnet_vnet *n)
+static long rx_locked(struct kvmnet_vnet *n)
 {
 	struct kvmnet_vring *q = &n->rx;
 	int ret;

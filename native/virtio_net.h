@@ -50,6 +50,7 @@ struct kvmnet_vnet {
 	struct kvmnet_vring rx, tx;
 	struct kvmnet_vnet_filter filter;
 	struct kvmnet_vnet_stats stats;
+	void *mutex;		/* kvmnet_vnet_init: guards everything above but the stats */
 };
 
 #define KVMNET_VNET_IRQ_RX 1
@@ -58,18 +59,32 @@ struct kvmnet_vnet {
 #define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100 completes unsent */
 #define KVMNET_VNET_FAULT_CORRUPT_RX 4		/* flips a payload byte on receive */
 
-/* Take every available TX chain, send its frame to the backend, return the chain. */
+/* Take every available TX chain, send its frame to the backend, return the chain (takes
+   the mutex). */
 long kvmnet_vnet_tx(struct kvmnet_vnet *n);
 
+/* Make and free the state's mutex; lock and unlock it (Python does, around any change of
+   configuration: queues, features, filter). */
+int kvmnet_vnet_init(struct kvmnet_vnet *n);
+void kvmnet_vnet_destroy(struct kvmnet_vnet *n);
+void kvmnet_vnet_lock(struct kvmnet_vnet *n);
+void kvmnet_vnet_unlock(struct kvmnet_vnet *n);
+
 /*
- * The RX device thread: wait (up to timeout_ms, -1 for ever) until the backend has a frame
- * or wake_fd (an eventfd: the driver's RX kick, or a stop request) is signalled; no state
- * is touched, so the caller holds no lock. Then, under the device's lock, deliver backend
- * frames into available RX buffers until one or the other runs out: a frame that finds no
- * buffer is kept (pending) until the driver's next kick.
+ * The RX device thread's body: wait until the backend has a frame or wake_fd (an eventfd:
+ * the driver's RX kick, or a stop request) is signalled, then, under the mutex, deliver
+ * backend frames into available RX buffers until one or the other runs out (a frame that
+ * finds no buffer is kept, pending, until the driver's next kick). Loops in C until the
+ * driver wants an interrupt (returns KVMNET_VNET_IRQ_RX) or *stop is set (returns 0).
  */
-long kvmnet_vnet_rx_wait(struct kvmnet_vnet *n, int wake_fd, int timeout_ms);
-long kvmnet_vnet_rx(struct kvmnet_vnet *n);
+long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop);
+
+/*
+ * The TX device thread's body, for kicks that KVM turns into eventfd signals (an ioeventfd
+ * on the notify address: no exit to the VMM): wait for kick_fd, send what the driver queued.
+ * Returns like kvmnet_vnet_rx_run, with KVMNET_VNET_IRQ_TX.
+ */
+long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop);
 
 /* Would a frame for this destination pass the RX filter? (Exposed for tests.) */
 int kvmnet_vnet_accepts(const struct kvmnet_vnet_filter *f, const unsigned char *dst);

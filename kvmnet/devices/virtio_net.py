@@ -35,7 +35,6 @@ FAULTS = {"filter_bug": lib.KVMNET_VNET_FAULT_FILTER_BUG,
           "lose_descriptor": lib.KVMNET_VNET_FAULT_LOSE_DESCRIPTOR,
           "corrupt_rx": lib.KVMNET_VNET_FAULT_CORRUPT_RX}
 ETH_HEADER = 14
-WAIT_MS = 200  # the RX thread looks at its stop flag at least this often
 
 
 class VirtioNet(VirtioDevice):
@@ -56,10 +55,13 @@ class VirtioNet(VirtioDevice):
         self.faults = Faults(self._state, FAULTS)
         for name in faults:
             self.faults.add(name)
-        self._lock = threading.Lock()
+        check(lib.kvmnet_vnet_init(self._state), "virtio-net state")
+        self._lock = _StateLock(self._state)
+        # RX: kicks (the driver returned buffers) and stop requests; TX: kicks.
         self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        self._stopping = False
-        self._thread = None
+        self._tx_kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._stop = ffi.new("int *")
+        self._threads = []
         self.thread_error = None
         self.reset()
 
@@ -113,13 +115,15 @@ class VirtioNet(VirtioDevice):
 
     def notify(self, index):
         if index == TX:
-            with self._lock:
-                irq = check(lib.kvmnet_vnet_tx(self._state), "virtio-net TX")
+            irq = check(lib.kvmnet_vnet_tx(self._state), "virtio-net TX")
             self._after(TX, irq, self._state.tx)
         elif index == RX:
             os.eventfd_write(self._wake, 1)
         elif index == CTRL:
             self._control()
+
+    def notify_fd(self, index):
+        return {RX: self._wake, TX: self._tx_kick}.get(index)
 
     def _after(self, index, irq, ring):
         if irq:
@@ -136,29 +140,36 @@ class VirtioNet(VirtioDevice):
             self._state.mem_size = memory.size
 
     def start(self):
-        self._thread = threading.Thread(target=self._rx_loop, name="kvmnet-virtio-net-rx",
-                                        daemon=True)
-        self._thread.start()
+        """The RX thread, and the TX thread that serves kicks KVM caught (ioeventfd)."""
+        for name, run, fd, index in (("rx", lib.kvmnet_vnet_rx_run, self._wake, RX),
+                                     ("tx", lib.kvmnet_vnet_tx_run, self._tx_kick, TX)):
+            thread = threading.Thread(target=self._device_thread, args=(run, fd, index),
+                                      name=f"kvmnet-virtio-net-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
-    def _rx_loop(self):
+    def _device_thread(self, run, fd, index):
+        ring = self._state.rx if index == RX else self._state.tx
         try:
-            while not self._stopping:
-                check(lib.kvmnet_vnet_rx_wait(self._state, self._wake, WAIT_MS), "poll")
-                with self._lock:
-                    irq = check(lib.kvmnet_vnet_rx(self._state), "virtio-net RX")
-                self._after(RX, irq, self._state.rx)
+            while not self._stop[0]:
+                irq = check(run(self._state, fd, self._stop), f"virtio-net queue {index}")
+                self._after(index, irq, ring)
         except BaseException as e:  # kept for the test or machine that asks
             self.thread_error = e
 
     def close(self):
-        self._stopping = True
-        if self._thread is not None:
-            os.eventfd_write(self._wake, 1)
-            self._thread.join()
-            self._thread = None
+        self._stop[0] = 1
+        for fd in (self._wake, self._tx_kick):
+            if fd >= 0:
+                os.eventfd_write(fd, 1)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
         if self._wake >= 0:
-            os.close(self._wake)
-            self._wake = -1
+            for fd in (self._wake, self._tx_kick):
+                os.close(fd)
+            self._wake = self._tx_kick = -1
+            lib.kvmnet_vnet_destroy(self._state)
 
     @property
     def counters(self):
@@ -206,6 +217,19 @@ class VirtioNet(VirtioDevice):
                     f.multi[i] = list(mac)
                 return CTRL_OK
         return CTRL_ERR
+
+
+class _StateLock:
+    """The C state's mutex as a context manager (cffi drops the GIL while it waits)."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def __enter__(self):
+        lib.kvmnet_vnet_lock(self._state)
+
+    def __exit__(self, *exc):
+        lib.kvmnet_vnet_unlock(self._state)
 
 
 def _mac_tables(data):
@@ -288,4 +312,5 @@ class VirtioNetPci(VirtioPci):
         self.net.start()
 
     def close(self):
+        self.release_ioeventfds()
         self.net.close()

@@ -63,6 +63,11 @@ class VirtioDevice:
     def notify(self, index):
         """The driver kicked queue `index`."""
 
+    def notify_fd(self, index):
+        """An eventfd that KVM may signal for kicks of queue `index` instead of exiting to
+        the VMM (an ioeventfd), or None to take them as exits through notify()."""
+        return None
+
     def reset(self):
         """The driver wrote 0 to the status: back to the state after power-on."""
 
@@ -104,6 +109,31 @@ class VirtioPci(PciDevice):
         self.legacy = False  # the driver uses the legacy interface
         for q in self.queues:
             q.reset()
+
+    # Kicks caught by KVM: an ioeventfd per queue on its notify address, moved with the BAR.
+    def bar_moved(self, index, old, new):
+        if self.vm is None or index not in (MODERN_BAR, 0):
+            return
+        for q in range(len(self.queues)):
+            fd = self.virtio.notify_fd(q)
+            if fd is None:
+                continue
+            for base, assign in ((old, False), (new, True)):
+                if base:
+                    self._ioeventfd(index, base, q, fd, deassign=not assign)
+
+    def _ioeventfd(self, bar, base, queue, fd, deassign=False):
+        if bar == MODERN_BAR:
+            self.vm.ioeventfd(fd, base + NOTIFY + NOTIFY_MULT * queue, 2, deassign=deassign)
+        else:  # the legacy notify register: one port for every queue, told apart by value
+            self.vm.ioeventfd(fd, base + 0x10, 2, pio=True, datamatch=queue, deassign=deassign)
+
+    def release_ioeventfds(self):
+        """Unregister every ioeventfd (before the device closes its eventfds)."""
+        for index in (MODERN_BAR, 0):
+            bar = self.bars[index]
+            if bar is not None and bar.address:
+                self.bar_moved(index, bar.address, 0)
 
     # Interrupts: MSI-X when the driver enabled it, else INTx with the ISR byte.
     def interrupt(self, queue_index=None):

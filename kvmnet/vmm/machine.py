@@ -93,6 +93,7 @@ class Machine:
             raise RuntimeError("PCI devices are plugged before the machine starts")
         if slot is None:
             slot = next(s for s in range(1, 32) if s not in self.pci.devices)
+        device.vm = self.vm
         device.memory = self.memory
         device.irq = IrqLine(self.vm, pci_gsi(slot))
         device.config[INTERRUPT_LINE] = device.irq.gsi

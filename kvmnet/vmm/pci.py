@@ -42,6 +42,7 @@ class PciDevice:
             self._store_bar(i, 0)
         self._caps = []  # (offset, writable mask over the whole capability, on_write)
         self.on_remap = None  # set by the host bridge: on_remap(device, bar_index, old, new)
+        self.vm = None  # the kvmnet.kvm.Vm, set when plugged into a machine
 
     def add_capability(self, cap_id, body, writable=b"", on_write=None):
         """Append capability cap_id whose bytes after the ID and next pointer are body.
@@ -100,9 +101,15 @@ class PciDevice:
                 continue
             decoding = command & (COMMAND_IO if bar.io else COMMAND_MEMORY)
             new = self._bar_base(i) if decoding else 0
-            if new != bar.address and self.on_remap:
-                self.on_remap(self, i, bar.address, new)
-            bar.address = new
+            if new != bar.address:
+                old, bar.address = bar.address, new
+                if self.on_remap:
+                    self.on_remap(self, i, old, new)
+                self.bar_moved(i, old, new)
+
+    def bar_moved(self, index, old, new):
+        """BAR index moved from old to new (0: not decoded); for devices that register
+        addresses elsewhere (ioeventfds)."""
 
     def _store_bar(self, i, base):
         bar = self.bars[i]
