@@ -179,3 +179,15 @@ def test_small_io_bar_is_mapped_at_its_own_address(pio, mmio):
 def test_every_read_returns_the_access_size(pci, offset, reg):
     pci.write(0, address(SLOT, reg).to_bytes(4, "little"))
     assert len(pci.read(offset, 4)) == 4
+
+
+def test_overlapping_bar_decodes_nothing_and_breaks_nothing(pci, mmio, card):
+    other = Card()
+    pci.add(SLOT + 1, other)
+    for slot in (SLOT, SLOT + 1):
+        cfg_write(pci, slot, BAR0, 0xE000_0000)  # both at one address: the guest's mistake
+        cfg_write(pci, slot, COMMAND, CMD_MEM)
+    assert mmio.find(0xE000_0000)[0] is card.mem
+    assert len(pci.conflicts) == 1
+    cfg_write(pci, SLOT + 1, BAR0, 0xE000_1000)  # moved somewhere free, it decodes again
+    assert mmio.find(0xE000_1000)[0] is other.mem

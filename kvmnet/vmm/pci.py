@@ -135,6 +135,7 @@ class PciBus:
         self._pio, self._mmio = pio_bus, mmio_bus
         self.devices = {}  # slot -> PciDevice
         self.address = 0
+        self.conflicts = []  # BAR placements refused because they overlapped something
         self.add(0, HostBridge())
 
     def add(self, slot, device):
@@ -149,7 +150,12 @@ class PciBus:
         if old:
             bus.remove(bar.device, old)
         if new:
-            bus.insert(bar.device, new, bar.size)
+            try:
+                bus.insert(bar.device, new, bar.size)
+            except ValueError as e:
+                # Overlapping BARs give "undefined results" (PCI 3.0, 6.2.5.1): here the
+                # moved BAR decodes nothing until the guest moves it somewhere free.
+                self.conflicts.append(str(e))
 
     # The two registers of configuration mechanism #1, as a device on the port bus.
     def read(self, offset, size):
