@@ -134,3 +134,49 @@ def _wait_for(ready, run, timeout=60):
         time.sleep(0.05)
     run.kill()
     pytest.fail(f"the held test never started: {run.communicate()[0]}")
+
+
+@pytest.mark.needs_kvm
+@pytest.mark.needs_root
+@pytest.mark.parametrize("runner", ["builtin", "qemu"])
+def test_ctrl_c_during_a_guest_on_a_bridge_leaves_nothing_behind(tmp_path, runner,
+                                                                 no_netns_left):
+    """Ctrl-C while a guest runs on a bridge topology: namespaces (and with them the taps
+    and the bridge) are removed, and no QEMU is left running."""
+    from kvmnet.guest_image import build
+    image = tmp_path / "ctrl-c-guest.bin"  # a path no other test's QEMU has on its command line
+    image.write_bytes(build().read_bytes())
+    ready = tmp_path / "ready"
+    (tmp_path / "test_hold.py").write_text(
+        "import pathlib, time\n"
+        "def test_hold(nic_guest, bridge):\n"
+        f"    pathlib.Path({str(ready)!r}).write_text(bridge.netns.name)\n"
+        "    time.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "fixtures.plugin", "-p", "no:cacheprovider",
+         "--kvmnet-allure-dir=", f"--kvmnet-guest-image={image}", "-k", f"{runner}-e1000",
+         str(tmp_path)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    with run:
+        name = _wait_for(ready, run)
+        assert name in netns.ours()
+        os.killpg(run.pid, signal.SIGINT)
+        out, _ = run.communicate(timeout=60)
+    assert "KeyboardInterrupt" in out, out
+    assert name not in netns.ours()
+    assert not _processes_mentioning(str(image)), out
+
+
+def _processes_mentioning(text):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and "pytest" not in cmdline:
+            found.append(cmdline)
+    return found
