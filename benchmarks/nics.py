@@ -9,7 +9,6 @@ run, is the reference: no userspace backend on this host can beat it.
 """
 
 import argparse
-import random
 import statistics
 import time
 
@@ -18,11 +17,11 @@ from kvmnet.host.topology import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.peer.ceiling import measure
 from kvmnet.runners import RUNNERS, QemuRunner
-from kvmnet.runners.nics import MODELS, Nic
+from kvmnet.peer.streams import guest_to_peer, peer_to_guest, perfect
+from kvmnet.runners.nics import MODELS, Nic, NicGuest
 
 SIZES = (64, 1514)
 GUEST_MAC = "02:6b:76:00:00:01"
-ACK_EVERY, WINDOW = 32, 128
 
 
 def exits(guest):
@@ -30,28 +29,14 @@ def exits(guest):
     return sum(vcpu.values()) if vcpu is not None else None
 
 
-def guest_to_peer(guest, peer, count, size):
-    seed = random.getrandbits(32)
-    with peer.start_receive(seed, count, src=GUEST_MAC, timeout=60) as receiving:
-        start = time.perf_counter()
-        guest.channel.command(f"send 0 {count} {size} {peer.mac} {seed}", timeout=600)
-        result = receiving.wait(600)
-        seconds = time.perf_counter() - start
-    if not result.ok:
-        raise RuntimeError(f"guest -> peer at {size} B: {result.summary()}")
-    return seconds
-
-
-def peer_to_guest(guest, peer, count, size):
-    seed = random.getrandbits(32)
+def timed(stream, subject, peer, count, size):
+    """Seconds a verified stream of count frames took; raises if any frame went wrong."""
     start = time.perf_counter()
-    pending = guest.channel.begin(f"recv 0 {count} {seed} {peer.mac.replace(':', '')} "
-                                  f"{ACK_EVERY}")
-    peer.send(GUEST_MAC, seed, count, size, window=WINDOW, timeout=60)
-    got = pending.result(600).fields
+    verdict = stream(subject, peer, count, size)
     seconds = time.perf_counter() - start
-    if got.get("got") != count or got.get("bad"):
-        raise RuntimeError(f"peer -> guest at {size} B: {got}")
+    ok = verdict.ok if stream is guest_to_peer else perfect(verdict, count)
+    if not ok:
+        raise RuntimeError(f"{subject.model} {stream.__name__} at {size} B: {verdict}")
     return seconds
 
 
@@ -63,12 +48,14 @@ def measure_one(runner, model, image, count, runs):
         peer = Peer.on(topo)
         with runner.start(image, nics=[Nic(model, GUEST_MAC, topo.taps[0])]) as guest:
             guest.channel.wait_hello(30)
-            for direction, run in (("guest->peer", guest_to_peer), ("peer->guest", peer_to_guest)):
+            subject = NicGuest(guest, model, GUEST_MAC)
+            for direction, stream in (("guest->peer", guest_to_peer),
+                                      ("peer->guest", peer_to_guest)):
                 for size in SIZES:
                     rates, per_frame = [], []
                     for _ in range(runs):
                         before = exits(guest)
-                        seconds = run(guest, peer, count, size)
+                        seconds = timed(stream, subject, peer, count, size)
                         rates.append(count / seconds)
                         if before is not None:
                             per_frame.append((exits(guest) - before) / count)

@@ -7,7 +7,7 @@ same guest drivers, so a host change that breaks either path shows here.
 
 import pytest
 
-from fixtures.streams import guest_to_guest, guest_to_peer, peer_to_guest, perfect
+from kvmnet.peer.streams import guest_to_guest, guest_to_peer, peer_to_guest, perfect
 from kvmnet.guest import GuestError
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]

@@ -3,7 +3,7 @@ INTx through the IOAPIC for every model, MSI-X for virtio-net."""
 
 import pytest
 
-from fixtures.streams import new_seed, settled
+from kvmnet.peer.streams import new_seed, settled
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 

@@ -7,7 +7,7 @@ sent after it shows the path was open all along (`other` counts anything else th
 
 import pytest
 
-from fixtures.streams import peer_blast, peer_to_guest
+from kvmnet.peer.streams import peer_blast, peer_to_guest
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 

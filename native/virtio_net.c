@@ -139,11 +139,6 @@ static void ask_kick_at(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t 
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);	/* avail_event before re-reading avail->idx */
 }
 
-void kvmnet_vring_publish_avail_event(struct kvmnet_vnet *n, struct kvmnet_vring *q)
-{
-	ask_kick_at(n, q, q->last_avail);
-}
-
 static int ring_ok(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 {
 	return q->size && !q->broken && ring_desc(n, q) && ring_avail(n, q) && ring_used(n, q);
@@ -257,7 +252,7 @@ static long tx_locked(struct kvmnet_vnet *n)
 			}
 			put_used(n, q, head, 0);
 		}
-		kvmnet_vring_publish_avail_event(n, q);
+		ask_kick_at(n, q, q->last_avail);	/* the next entry after these */
 		if (q->last_avail == avail_idx(avail))
 			break;
 	}
@@ -270,7 +265,8 @@ static int same_mac(const unsigned char *a, const unsigned char *b)
 	return memcmp(a, b, 6) == 0;
 }
 
-int kvmnet_vnet_accepts(const struct kvmnet_vnet_filter *f, const unsigned char *dst)
+/* Would a frame for this destination pass the RX filter? */
+static int accepts(const struct kvmnet_vnet_filter *f, const unsigned char *dst)
 {
 	static const unsigned char broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
@@ -364,7 +360,7 @@ static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 		n->stats.rx_too_big += len > n->max_frame;
 		return 1;
 	}
-	if (!kvmnet_vnet_accepts(&n->filter, frame) &&
+	if (!accepts(&n->filter, frame) &&
 	    !(n->faults & KVMNET_VNET_FAULT_FILTER_BUG && !(frame[0] & 1))) {
 		n->stats.rx_filtered++;
 		return 1;

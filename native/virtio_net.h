@@ -86,11 +86,6 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop);
  */
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop);
 
-/* Would a frame for this destination pass the RX filter? (Exposed for tests.) */
-int kvmnet_vnet_accepts(const struct kvmnet_vnet_filter *f, const unsigned char *dst);
-
-/* After the driver kicked a queue with EVENT_IDX: publish avail_event = last_avail. */
-void kvmnet_vring_publish_avail_event(struct kvmnet_vnet *n, struct kvmnet_vring *q);
 /* cffi: end */
 
 #endif

@@ -88,3 +88,40 @@ def test_msix_check_fails_when_messages_are_never_sent(suite, no_netns_left, mod
     broken = suite.run(*ids, plugins=[PLUGIN], env={"KVMNET_TEST_NO_IRQ": "1"})
     expect(broken, failed=1)
     assert "MSI-X" in broken.stdout.str()
+
+
+SHORT = "test_short_frames_are_padded_with_zeros_or_left_short[builtin-{model}]"
+JUMBO = "test_jumbo_frames_where_the_model_supports_them[builtin-{model}]"
+PAIRS = "test_guests_of_different_models_reach_each_other_over_the_bridge[{pair}-builtin]"
+PING = "test_guest_answers_ping[builtin-{model}]"
+FILTER_CHECKS = ["test_broadcast_reaches_the_guest",
+                 "test_unicast_to_another_mac_is_delivered_in_promiscuous_mode",
+                 "test_multicast_is_delivered_for_joined_groups_only",
+                 "test_all_multicast_mode_delivers_any_group",
+                 "test_changed_mac_moves_the_unicast_filter"]
+MORE_CASES = [
+    # (what is broken, environment, the checks that must fail): the checks the cases above
+    # leave out, on one emulated and one paravirtual model
+    ("tc drops 5% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
+     [(DELIVERY, SHORT), (DELIVERY, JUMBO)]
+     + [(FILTERS, f"{name}[builtin-{{model}}]") for name in FILTER_CHECKS]),
+    ("guest NIC has another MAC", {"KVMNET_TEST_WRONG_MAC": "02:6b:76:00:00:66"},
+     [(LINK_LOCAL, PING)]),
+]
+
+
+@pytest.mark.parametrize("model", ["e1000", "virtio"])
+@pytest.mark.parametrize("what, env, checks", MORE_CASES, ids=[c[0] for c in MORE_CASES])
+def test_other_checks_fail_when_the_path_is_broken(suite, no_netns_left, model, what, env,
+                                                   checks):
+    ids = node_ids(suite, checks, model)
+    expect(suite.run(*ids, "-n", "2", plugins=[PLUGIN]), passed=len(ids))
+    expect(suite.run(*ids, "-n", "2", plugins=[PLUGIN], env=env), failed=len(ids))
+
+
+@pytest.mark.parametrize("pair", ["e1000-virtio", "rtl8139-virtio"])
+def test_guest_pair_check_fails_when_a_model_loses_frames(suite, no_netns_left, pair):
+    ids = [f"{suite.path(DELIVERY)}::{PAIRS.format(pair=pair)}"]
+    expect(suite.run(*ids, plugins=[PLUGIN]), passed=1)
+    broken = suite.run(*ids, plugins=[PLUGIN], env={"KVMNET_TEST_NIC_FAULTS": "lose_descriptor"})
+    expect(broken, failed=1)

@@ -11,6 +11,7 @@ import zlib
 
 import pytest
 
+from kvmnet import testframe
 from kvmnet.devices.nic import COUNTERS, Eeprom93C46, parse_mac
 from kvmnet.syscall import ffi, lib
 from kvmnet.vmm.memory import GuestMemory
@@ -44,6 +45,21 @@ def wait_until(condition, what, timeout=2.0):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.001)
+
+
+def deliveries(drv, frames, frame_to):
+    """Which of frames reach the guest driver drv: each frame is followed by a marker to
+    the device's own MAC (frame_to(MAC, seq=1000 + k)), so a dropped frame shows as the
+    marker coming first."""
+    got = []
+    for k, frame in enumerate(frames):
+        drv.rig.peer.send(frame)
+        drv.rig.peer.send(frame_to(MAC, seq=1000 + k))
+        seq = testframe.parse(drv.receive())[0]
+        if seq != 1000 + k:
+            got.append(seq)
+            assert testframe.parse(drv.receive())[0] == 1000 + k
+    return got
 
 
 class Rig:

@@ -9,7 +9,8 @@ from kvmnet import testframe
 from kvmnet.devices.rtl8139 import Rtl8139
 from kvmnet.syscall import lib
 from kvmnet.vmm.pci import BAR0
-from test_dev_nic import MAC, PEER, RAM, Rig, ether_crc, fcs, wait_until
+from test_dev_nic import (MAC, PEER, RAM, Rig, ether_crc, fcs, wait_until,
+                          deliveries as shared_deliveries)
 
 L = lib
 RX_RING, TX_BUFS = 0x100000, 0x40000
@@ -296,16 +297,8 @@ def test_rx_disabled_drops(drv):
 # -- filters ----------------------------------------------------------------------------------
 
 def deliveries(drv, frames):
-    """Which of frames reach the guest: each frame is followed by a marker to own MAC."""
-    got = []
-    for k, frame in enumerate(frames):
-        drv.rig.peer.send(frame)
-        drv.rig.peer.send(frame_to(MAC, seq=1000 + k))
-        seq = testframe.parse(drv.receive())[0]
-        if seq != 1000 + k:
-            got.append(seq)
-            assert testframe.parse(drv.receive())[0] == 1000 + k
-    return got
+    """Which of frames reach the guest (see test_dev_nic.deliveries)."""
+    return shared_deliveries(drv, frames, frame_to)
 
 
 def test_unicast_to_another_mac_is_filtered_unless_aap(drv):

@@ -1,5 +1,5 @@
 """virtio-net on its own: a Python driver programs the model through its BARs and rings in
-a real memfd, the backend is a datagram socketpair, and every frame is checked byte for
+a real memfd, the backend is a datagram socketpair (test_dev_nic.Rig), and every frame is checked byte for
 byte with kvmnet.testframe, on the modern and the legacy interface."""
 
 import os
@@ -11,7 +11,8 @@ from kvmnet import testframe
 from kvmnet.devices import virtio_pci as vp
 from kvmnet.devices.virtio_net import F, VirtioNetPci
 
-from tests.drivers.virtio import SocketBackend, VirtioNetDriver
+from tests.drivers.virtio import VirtioNetDriver, virtio_rig
+from test_dev_nic import open_fds
 
 MAC, PEER, OTHER = "02:00:00:00:00:01", "02:00:00:00:00:99", "02:00:00:00:00:42"
 LEGACY = [False, True]
@@ -19,16 +20,12 @@ LEGACY = [False, True]
 
 @pytest.fixture(params=LEGACY, ids=["modern", "legacy"])
 def net(request):
-    backend = SocketBackend()
-    device = VirtioNetPci(MAC, backend, transitional=request.param)
-    driver = VirtioNetDriver(device, legacy=request.param)
+    rig = virtio_rig(legacy=request.param)
+    driver = VirtioNetDriver(rig, legacy=request.param)
     driver.start()
-    device.start()
     yield driver
-    device.close()
-    driver.close()
-    backend.close()
-    assert device.net.thread_error is None
+    rig.close()
+    assert rig.dev.net.thread_error is None
 
 
 def wait_used(driver, q, count, timeout=2):
@@ -46,7 +43,7 @@ def receive(driver, frames, room=2048):
         slots.append((driver.free[0] - 1) % driver.size)
     driver.kick(0)
     for frame in frames:
-        driver.dev.net.backend.peer.send(frame)
+        driver.rig.peer.send(frame)
     used = wait_used(driver, 0, len(frames))
     hdr = driver.hdr_size()
     return [driver.buffer(0, slot, length)[hdr:] for slot, length in used]
@@ -54,7 +51,9 @@ def receive(driver, frames, room=2048):
 
 def test_ids_and_capabilities_follow_the_spec():
     for transitional, device_id in ((False, 0x1041), (True, 0x1000)):
-        device = VirtioNetPci(MAC, SocketBackend(), transitional=transitional)
+        rig = virtio_rig(legacy=transitional)
+        device = rig.dev
+        rig.close()
         assert device.read_config(0, 4) == (0x1AF4 | device_id << 16).to_bytes(4, "little")
         caps, offset = [], device.config[0x34]
         while offset:
@@ -66,10 +65,11 @@ def test_ids_and_capabilities_follow_the_spec():
 
 
 def test_features_ok_refused_without_version_1():
-    device = VirtioNetPci(MAC, SocketBackend())
-    driver = VirtioNetDriver(device, features=1 << F["VIRTIO_NET_F_MAC"])
+    rig = virtio_rig()
+    driver = VirtioNetDriver(rig, features=1 << F["VIRTIO_NET_F_MAC"])
     driver.negotiate()
     assert not driver.status() & vp.STATUS_FEATURES_OK
+    rig.close()
 
 
 @pytest.mark.parametrize("size", [42, 60, 64, 128, 512, 1024, 1514])
@@ -77,7 +77,7 @@ def test_transmit_reaches_the_backend_byte_for_byte(net, size):
     frames = [testframe.build(PEER, MAC, seq, 7, size) for seq in range(20)]
     for frame in frames:
         net.send(frame)
-    got = [net.dev.net.backend.peer.recv(4096) for _ in frames]
+    got = [net.rig.peer.recv(4096) for _ in frames]
     assert got == frames
     assert len(wait_used(net, 1, 20)) == 20
 
@@ -93,11 +93,11 @@ def test_unicast_to_another_mac_is_filtered_until_promiscuous(net):
     frame = testframe.build(OTHER, PEER, 0, 1, 60)
     net.add_buffer(0, writable=2048)
     net.kick(0)
-    net.dev.net.backend.peer.send(frame)
+    net.rig.peer.send(frame)
     assert wait_used(net, 0, 1, timeout=0.3) == []
     assert net.dev.counters["rx_filtered"] == 1
     assert net.control(0, 0, b"\x01") == 0  # VIRTIO_NET_CTRL_RX_PROMISC on
-    net.dev.net.backend.peer.send(frame)
+    net.rig.peer.send(frame)
     assert len(wait_used(net, 0, 1)) == 1
 
 
@@ -106,11 +106,11 @@ def test_multicast_needs_the_mac_table(net):
     frame = testframe.build(group, PEER, 0, 1, 60)
     net.add_buffer(0, writable=2048)
     net.kick(0)
-    net.dev.net.backend.peer.send(frame)
+    net.rig.peer.send(frame)
     assert wait_used(net, 0, 1, timeout=0.3) == []
     table = (0).to_bytes(4, "little") + (1).to_bytes(4, "little") + testframe.mac_bytes(group)
     assert net.control(1, 0, table) == 0  # VIRTIO_NET_CTRL_MAC_TABLE_SET
-    net.dev.net.backend.peer.send(frame)
+    net.rig.peer.send(frame)
     assert len(wait_used(net, 0, 1)) == 1
 
 
@@ -122,7 +122,7 @@ def test_mac_addr_set_moves_the_filter(net):
 
 def test_a_frame_waits_for_buffers_and_is_not_lost(net):
     frame = testframe.build(MAC, PEER, 0, 5, 256)
-    net.dev.net.backend.peer.send(frame)
+    net.rig.peer.send(frame)
     time.sleep(0.05)
     assert net.dev.counters["rx_frames"] == 0
     net.add_buffer(0, writable=2048)
@@ -143,11 +143,10 @@ def test_bad_descriptor_address_breaks_the_queue_not_the_vmm(net):
 
 
 def test_fault_switches_break_what_they_name():
-    backend = SocketBackend()
-    device = VirtioNetPci(MAC, backend, faults=["corrupt_rx", "filter_bug"])
-    driver = VirtioNetDriver(device)
+    rig = virtio_rig(faults=["corrupt_rx", "filter_bug"])
+    device, backend = rig.dev, rig
+    driver = VirtioNetDriver(rig)
     driver.start()
-    device.start()
     try:
         frame = testframe.build(OTHER, PEER, 0, 1, 128)
         got = receive(driver, [frame])
@@ -166,15 +165,13 @@ def test_fault_switches_break_what_they_name():
                 break
         assert len(sent) == 99
     finally:
-        device.close()
-        driver.close()
-        backend.close()
+        rig.close()
 
 
 def test_msix_vector_signals_when_enabled_and_unmasked():
-    backend = SocketBackend()
-    device = VirtioNetPci(MAC, backend)
-    driver = VirtioNetDriver(device)
+    rig = virtio_rig()
+    device = rig.dev
+    driver = VirtioNetDriver(rig)
     driver.start()
     cap = device.config[0x34]
     device.write_config(cap + 2, (0x8000).to_bytes(2, "little"))  # MSI-X enable
@@ -185,10 +182,8 @@ def test_msix_vector_signals_when_enabled_and_unmasked():
     driver._w(vp.COMMON + 0x1A, 1, 2)  # TX queue -> vector 1
     driver.send(testframe.build(PEER, MAC, 0, 1, 60))
     assert driver.msi == [(0xFEE00000, 0x41)]
-    assert not driver.irq.raised
-    device.close()
-    driver.close()
-    backend.close()
+    assert not any(driver.irq.levels)
+    rig.close()
 
 
 def test_intx_and_isr_without_msix(net):
@@ -199,12 +194,6 @@ def test_intx_and_isr_without_msix(net):
 
 
 def test_close_leaves_no_thread_or_fd():
-    before = set(os.listdir("/proc/self/fd"))
-    backend = SocketBackend()
-    device = VirtioNetPci(MAC, backend)
-    driver = VirtioNetDriver(device)
-    device.start()
-    device.close()
-    driver.close()
-    backend.close()
-    assert set(os.listdir("/proc/self/fd")) == before
+    rig = virtio_rig()
+    rig.close()
+    assert open_fds() == rig.fds_before

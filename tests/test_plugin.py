@@ -100,20 +100,20 @@ def test_default_results_directory_is_cleaned_each_run(suite, tmp_path):
     assert list(stale.parent.glob("*-result.json"))
 
 
-@pytest.mark.needs_root
-@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
-def test_ctrl_c_leaves_no_namespace_behind(tmp_path, workers, no_netns_left):
+def interrupted_run(tmp_path, fixtures, netns_of, args=()):
+    """Run a test that holds `fixtures` in a subprocess and press Ctrl-C once it holds them;
+    (the name of the namespace the expression netns_of gives, the output)."""
     ready = tmp_path / "ready"
     (tmp_path / "test_hold.py").write_text(
         "import pathlib, time\n"
-        "def test_hold(scratch_netns):\n"
-        f"    pathlib.Path({str(ready)!r}).write_text(scratch_netns.name)\n"
+        f"def test_hold({', '.join(fixtures)}):\n"
+        f"    pathlib.Path({str(ready)!r}).write_text({netns_of}.name)\n"
         "    time.sleep(120)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PYTEST_XDIST_WORKER", None)
     run = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "fixtures.plugin", "-p", "no:cacheprovider",
-         "--kvmnet-allure-dir=", *workers, str(tmp_path)],
+         "--kvmnet-allure-dir=", *args, str(tmp_path)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     with run:
@@ -123,6 +123,13 @@ def test_ctrl_c_leaves_no_namespace_behind(tmp_path, workers, no_netns_left):
         os.killpg(run.pid, signal.SIGINT)
         out, _ = run.communicate(timeout=60)
     assert "KeyboardInterrupt" in out, out
+    return name, out
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_ctrl_c_leaves_no_namespace_behind(tmp_path, workers, no_netns_left):
+    name, _ = interrupted_run(tmp_path, ["scratch_netns"], "scratch_netns", workers)
     assert name not in netns.ours()
 
 
@@ -146,26 +153,8 @@ def test_ctrl_c_during_a_guest_on_a_bridge_leaves_nothing_behind(tmp_path, runne
     from kvmnet.guest_image import build
     image = tmp_path / "ctrl-c-guest.bin"  # a path no other test's QEMU has on its command line
     image.write_bytes(build().read_bytes())
-    ready = tmp_path / "ready"
-    (tmp_path / "test_hold.py").write_text(
-        "import pathlib, time\n"
-        "def test_hold(nic_guest, bridge):\n"
-        f"    pathlib.Path({str(ready)!r}).write_text(bridge.netns.name)\n"
-        "    time.sleep(120)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PYTEST_XDIST_WORKER", None)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "fixtures.plugin", "-p", "no:cacheprovider",
-         "--kvmnet-allure-dir=", f"--kvmnet-guest-image={image}", "-k", f"{runner}-e1000",
-         str(tmp_path)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    with run:
-        name = _wait_for(ready, run)
-        assert name in netns.ours()
-        os.killpg(run.pid, signal.SIGINT)
-        out, _ = run.communicate(timeout=60)
-    assert "KeyboardInterrupt" in out, out
+    name, out = interrupted_run(tmp_path, ["nic_guest", "bridge"], "bridge.netns",
+                                [f"--kvmnet-guest-image={image}", "-k", f"{runner}-e1000"])
     assert name not in netns.ours()
     assert not _processes_mentioning(str(image)), out
 

@@ -4,6 +4,8 @@ Queues: 0 receive, 1 transmit, 2 control. The rings of 0 and 1 are walked in C
 (native/virtio_net.c): TX on the vCPU thread when the driver kicks queue 1, RX on the
 device's own thread, which waits on the backend and on the driver's RX kicks. The control
 queue is rare and is handled here: RX mode (promiscuous, all-multicast) and the MAC tables.
+The backend's fd must be non-blocking (kvmnet.backends' taps are): the C side reads it
+until EAGAIN while it holds the device's lock.
 
 Fault switches (test only; each makes a conformance check fail when that check works):
 
@@ -182,9 +184,9 @@ class VirtioNet(VirtioDevice):
 
     # The control queue (5.1.6.5): [class, command][data...] readable, [ack] writable.
     def _control(self):
-        q = self._queues[CTRL]
-        if not q.enabled:
-            return
+        q = self._queues[CTRL] if self.negotiated else None
+        if q is None or not q.enabled:
+            return  # a kick before DRIVER_OK: nothing is set up to answer it
         ring = _PyRing(self.memory, q)
         used_any = False
         for head, readable, writable in ring.take():

@@ -61,3 +61,28 @@ def qemu_arguments(nics):
         args += ["-netdev", f"tap,id=n{i},fd={fd},vhost=off",
                  "-device", f"{QEMU_DEVICES[nic.model]},netdev=n{i},mac={nic.mac}{extra}"]
     return args, fds
+
+
+@dataclass
+class NicGuest:
+    """A booted guest (a runner's Guest) and what streams and checks need to know of its NIC."""
+
+    guest: object
+    model: str
+    mac: str
+    index: int = 0
+
+    def command(self, text, timeout=60):
+        return self.guest.channel.command(text, timeout)
+
+    def begin(self, text):
+        return self.guest.channel.begin(text)
+
+    def counters(self):
+        """The guest driver's counters (the `counters` command)."""
+        return self.command(f"counters {self.index}").fields
+
+    def model_counters(self):
+        """The built-in device model's counters; {} under QEMU."""
+        nics = getattr(self.guest, "nics", None)
+        return dict(nics[self.index].counters) if nics else {}

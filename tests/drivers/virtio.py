@@ -1,50 +1,35 @@
 """A virtio-net driver in Python, for testing kvmnet.devices.virtio_net without a guest.
 
-It owns a GuestMemory (a real memfd), lays split virtqueues out in it, and talks to the
+It drives the device of a test_dev_nic.Rig (real memfd RAM, a socketpair backend, a
+recording interrupt line): it lays split virtqueues out in the rig's RAM and talks to the
 device through its BARs (modern BAR4, or the legacy I/O BAR0), as a guest driver would.
 """
 
-import socket
+import functools
 import struct
 
 from kvmnet.devices import virtio_pci as vp
-from kvmnet.vmm.memory import GuestMemory
+from kvmnet.devices.virtio_net import VirtioNetPci
+from test_dev_nic import Rig
 
 DESC, AVAIL, USED = 0, 0x1000, 0x2000  # offsets inside a queue's 16 KiB block
 QUEUE_BLOCK, BUFFERS = 0x4000, 0x100000
 BUFFER_SIZE = 0x4000
 
 
-class SocketBackend:
-    """One end of a datagram socketpair as a NIC backend (frames only, no vnet header);
-    the test holds the other end, `peer`."""
-
-    def __init__(self):
-        self.sock, self.peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-        self.peer.settimeout(2)
-        self.fd, self.vnet_hdr_size = self.sock.fileno(), 0
-
-    def close(self):
-        self.sock.close()
-        self.peer.close()
-
-
-class Irq:
-    def __init__(self):
-        self.level, self.raised = False, 0
-
-    def set(self, level):
-        self.raised += level and not self.level
-        self.level = level
+def virtio_rig(legacy=False, faults=()):
+    """A Rig with a virtio-net device: transitional when legacy, else modern-only. Its
+    backend end is non-blocking, as a tap from kvmnet.backends is: this model needs that."""
+    rig = Rig(functools.partial(VirtioNetPci, transitional=legacy), faults=faults)
+    rig.near.setblocking(False)
+    return rig
 
 
 class VirtioNetDriver:
-    def __init__(self, device, legacy=False, features=None, queue_size=64):
-        self.dev, self.legacy, self.size = device, legacy, queue_size
-        self.memory = GuestMemory(8 << 20)
-        self.irq, self.msi = Irq(), []
-        device.memory, device.irq = self.memory, self.irq
+    def __init__(self, rig, legacy=False, features=None, queue_size=64):
+        self.rig, self.dev, self.legacy, self.size = rig, rig.dev, legacy, queue_size
+        self.memory, self.irq, self.msi = rig.memory, rig.irq, []
+        device = rig.dev
         device.msix.signal = lambda address, data: self.msi.append((address, data))
         self.bar = device.bars[0 if legacy else 4].device
         self.wanted = features
@@ -180,6 +165,3 @@ class VirtioNetDriver:
         self.kick(2)
         assert self.used(2), "the control queue did not answer"
         return self.memory.read(ack_addr, 1)[0]
-
-    def close(self):
-        self.memory.close()
