@@ -1,0 +1,159 @@
+"""Guests on macvtaps over one lower device: the layout the article recommends for Linux guests.
+
+    host namespace                              peer namespace (the network)
+    mvtap0 (guest 0's MAC) ─┐
+    mvtap1 (guest 1's MAC) ─┼─ nic0 ═══ veth ═══ uplink ─┐
+    ...                    ─┘  (the host's           sw0 (a switch: bridge, hairpin on
+                                physical NIC)          │   uplink when asked, as VEPA needs)
+                                                     swp0 ═══ veth ═══ eth0 (kvmnet.peer)
+
+Each macvtap carries its guest's MAC and is a MacvtapBackend a guest NIC takes. The switch
+lets the checks see what leaves the host (capture on uplink) and turn hairpin on or off; the
+peer is a station on it. Both namespaces are kept quiet as in kvmnet.host.topology.
+"""
+
+import fcntl
+import socket
+import struct
+
+from kvmnet.backends.macvtap import MacvtapBackend
+from kvmnet.host import links, macvtap
+from kvmnet.host.netns import Netns
+from kvmnet.host.topology import MAX_MTU, MIN_MTU, QUIET, PEER_IFNAME
+
+LOWER, UPLINK, SWITCH, SWITCH_PORT = "nic0", "uplink", "sw0", "swp0"
+# netdevice(7): add or remove a link-layer multicast address in a device's filter.
+SIOCADDMULTI, SIOCDELMULTI = 0x8931, 0x8932
+
+
+def macvtap_name(port):
+    return f"mvtap{port}"
+
+
+class MacvtapTopology:
+    """Macvtaps on a lower device, a switch and a peer, built by create() and removed by
+    close() (or `with`).
+
+    netns       the host's Netns (lower device and macvtaps); peer_netns  the switch's
+    taps        [MacvtapBackend], guest i's is taps[i] ("mvtap<i>", MAC macs[i])
+    mode        every macvtap's mode (kvmnet.host.macvtap.MODES)
+    lower, host_mac   the lower device's name ("nic0") and MAC
+    uplink      the switch port facing the host, in peer_netns
+    peer_ifname, peer_mac   the peer station ("eth0") and its address
+    """
+
+    def __init__(self, mode, macs, hairpin):
+        self.mode, self.macs, self.hairpin = mode, list(macs), hairpin
+        self.netns = self.peer_netns = None
+        self.taps = []
+        self.mtu = None
+        self.lower, self.uplink, self.peer_ifname = LOWER, UPLINK, PEER_IFNAME
+        self.host_mac = self.peer_mac = None
+
+    @classmethod
+    def create(cls, tag="main", mode="bridge", macs=("02:6b:76:00:00:01",), hairpin=False,
+               mtu=1500, vnet_hdr=0, timeout=5.0):
+        """Build the topology with one macvtap per MAC in macs. vnet_hdr: the vnet header
+        size of every queue (0, 10, 12) or a sequence, one per macvtap. Everything built so
+        far is removed if building fails (the kernel refusing a macvtap, say) or is
+        interrupted."""
+        hdrs = list(vnet_hdr) if isinstance(vnet_hdr, (list, tuple)) else [vnet_hdr] * len(macs)
+        if len(hdrs) != len(macs) or not macs:
+            raise ValueError(f"{len(macs)} macvtaps with vnet header sizes {hdrs}")
+        if mode not in macvtap.MODES:
+            raise ValueError(f"macvtap mode {mode!r}: the kernel knows {', '.join(macvtap.MODES)}")
+        if not MIN_MTU <= mtu <= MAX_MTU:
+            raise ValueError(f"MTU {mtu} outside {MIN_MTU}..{MAX_MTU}")
+        topo = cls(mode, macs, hairpin)
+        try:
+            topo._build(tag, hdrs, mtu, timeout)
+        except BaseException:
+            topo.close()
+            raise
+        return topo
+
+    def _build(self, tag, hdrs, mtu, timeout):
+        self.mtu = mtu
+        self.netns = Netns.create(tag)
+        self.peer_netns = Netns.create(tag)
+        for ns in (self.netns, self.peer_netns):
+            for key, value in QUIET.items():
+                ns.sysctl(key, value)
+        self._build_switch(mtu)
+        with self.netns.ipr() as ipr:
+            lower = ipr.link_lookup(ifname=LOWER)[0]
+            ipr.link("set", index=lower, mtu=mtu, state="up")
+            self.host_mac = ipr.link("get", index=lower)[0].get("IFLA_ADDRESS")
+            for port, mac in enumerate(self.macs):
+                macvtap.create(ipr, macvtap_name(port), LOWER, self.mode, mac)
+        names = [macvtap_name(port) for port in range(len(self.macs))]
+        for name, hdr in zip(names, hdrs):
+            self.taps.append(MacvtapBackend.open(self.netns, name, hdr))
+        links.wait_ready(self.netns, [LOWER] + names, timeout=timeout)
+        links.wait_ready(self.peer_netns, [PEER_IFNAME, SWITCH], bridge_ports=[UPLINK, SWITCH_PORT],
+                         timeout=timeout)
+
+    def _build_switch(self, mtu):
+        with self.peer_netns.ipr() as ipr:
+            ipr.link("add", ifname=SWITCH, kind="bridge", br_stp_state=0, br_forward_delay=0,
+                     br_mcast_snooping=0)
+            switch = ipr.link_lookup(ifname=SWITCH)[0]
+            ipr.link("add", ifname=UPLINK, kind="veth", mtu=mtu,
+                     peer={"ifname": LOWER, "net_ns_fd": self.netns.path})
+            ipr.link("add", ifname=SWITCH_PORT, kind="veth", mtu=mtu,
+                     peer={"ifname": PEER_IFNAME})
+            for name in (UPLINK, SWITCH_PORT):
+                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], mtu=mtu, master=switch,
+                         state="up")
+            if self.hairpin:  # IFLA_BRPORT_MODE: send frames back out of the port they came in
+                ipr.brport("set", index=ipr.link_lookup(ifname=UPLINK)[0], mode=1)
+            ipr.link("set", index=switch, mtu=mtu, state="up")
+            peer = ipr.link_lookup(ifname=PEER_IFNAME)[0]
+            ipr.link("set", index=peer, mtu=mtu, state="up")
+            self.peer_mac = ipr.link("get", index=peer)[0].get("IFLA_ADDRESS")
+
+    def allow_source(self, port, mac):
+        """Source mode: macvtap `port` takes every frame whose source is mac."""
+        with self.netns.ipr() as ipr:
+            index = ipr.link_lookup(ifname=macvtap_name(port))[0]
+            ipr.link("set", index=index, kind="macvtap", macvtap_mode="source",
+                     macvtap_macaddr_mode="add", macvtap_macaddr=mac)
+
+    def macvtap_mac(self, port):
+        """macvtap `port`'s MAC as the kernel has it now."""
+        with self.netns.ipr() as ipr:
+            return ipr.link("get", ifname=macvtap_name(port))[0].get("IFLA_ADDRESS")
+
+    def open_multicast(self, port, group):
+        """Let multicast `group` ('01:..') through macvtap `port`'s filter, as the host side
+        must for a group its guest joins (libvirt does it for trusted guests)."""
+        self.netns.call(_multicast, SIOCADDMULTI, macvtap_name(port), group)
+
+    def close_multicast(self, port, group):
+        self.netns.call(_multicast, SIOCDELMULTI, macvtap_name(port), group)
+
+    def close(self):
+        """Close the macvtap queues, then remove both namespaces. Idempotent."""
+        for tap in self.taps:
+            tap.close()
+        for ns in (self.netns, self.peer_netns):
+            if ns is not None:
+                ns.remove()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        where = self.netns.name if self.netns else "unbuilt"
+        return f"MacvtapTopology({where}, {self.mode}, {len(self.taps)} macvtaps)"
+
+
+def _multicast(request, ifname, group):
+    # struct ifreq: the name, then ifr_hwaddr (a sockaddr: family AF_UNSPEC, the address).
+    ifreq = struct.pack("16sH6s8x", ifname.encode(), socket.AF_UNSPEC,
+                        bytes.fromhex(group.replace(":", "")))
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
+        fcntl.ioctl(sock, request, ifreq)
