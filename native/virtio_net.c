@@ -214,7 +214,7 @@ static long tx_locked(struct kvmnet_vnet *n)
 	struct kvmnet_vring *q = &n->tx;
 	unsigned char *base = n->tx_buf + 12;	/* room to grow the header in front */
 	struct vring_avail *avail;
-	int irq = 0;
+	int irq = 0, full = 0;
 
 	if (!ring_ok(n, q))
 		return 0;
@@ -245,19 +245,30 @@ static long tx_locked(struct kvmnet_vnet *n)
 					memcpy(out, hdr, 10);
 					memset(out + 10, 0, n->backend_hdr - 10);
 				}
-				if (write(n->backend_fd, out, frame + n->backend_hdr) < 0)
+				if (write(n->backend_fd, out, frame + n->backend_hdr) < 0) {
+					if (errno == EAGAIN || errno == ENOBUFS) {
+						/* The backend is full (a macvtap's socket
+						   buffer, say): the chain stays the guest's
+						   until it can take the frame. */
+						q->last_avail--;
+						full = KVMNET_VNET_TX_FULL;
+						break;
+					}
 					n->stats.tx_backend_errors++;
+				}
 				n->stats.tx_frames++;
 				n->stats.tx_bytes += frame;
 			}
 			put_used(n, q, head, 0);
 		}
+		if (full)
+			break;
 		ask_kick_at(n, q, q->last_avail);	/* the next entry after these */
 		if (q->last_avail == avail_idx(avail))
 			break;
 	}
 	irq = want_interrupt(n, q);
-	return irq ? KVMNET_VNET_IRQ_TX : 0;
+	return (irq ? KVMNET_VNET_IRQ_TX : 0) | full;
 }
 
 static int same_mac(const unsigned char *a, const unsigned char *b)
@@ -393,20 +404,29 @@ static long rx_locked(struct kvmnet_vnet *n);
 
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 {
-	struct pollfd fd = { .fd = kick_fd, .events = POLLIN };
+	struct pollfd fds[2] = { { .fd = kick_fd, .events = POLLIN },
+				 { .fd = n->backend_fd, .events = POLLOUT } };
+	/* On entry there may be chains a full backend held back before this thread last
+	   returned: look once the backend can take a frame, kick or not. */
+	int full = 1;
 	uint64_t counter;
 	long ret;
 
 	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
-		if (poll(&fd, 1, RX_WAIT_MS) < 0 && errno != EINTR)
+		if (poll(fds, full ? 2 : 1, RX_WAIT_MS) < 0 && errno != EINTR)
 			return -errno;
-		if (!(fd.revents & POLLIN))
+		if (fds[0].revents & POLLIN) {
+			if (read(kick_fd, &counter, sizeof(counter)) < 0 && errno != EAGAIN)
+				return -errno;
+		} else if (!(full && (fds[1].revents & POLLOUT))) {
 			continue;
-		if (read(kick_fd, &counter, sizeof(counter)) < 0 && errno != EAGAIN)
-			return -errno;
+		}
 		ret = kvmnet_vnet_tx(n);
-		if (ret)
+		if (ret < 0)
 			return ret;
+		full = ret & KVMNET_VNET_TX_FULL;
+		if (ret & ~KVMNET_VNET_TX_FULL)
+			return ret & ~KVMNET_VNET_TX_FULL;
 	}
 	return 0;
 }

@@ -55,12 +55,14 @@ struct kvmnet_vnet {
 
 #define KVMNET_VNET_IRQ_RX 1
 #define KVMNET_VNET_IRQ_TX 2
+#define KVMNET_VNET_TX_FULL 4	/* kvmnet_vnet_tx stopped at a full backend, chains left */
 #define KVMNET_VNET_FAULT_FILTER_BUG 1		/* the unicast filter accepts any MAC */
 #define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100 completes unsent */
 #define KVMNET_VNET_FAULT_CORRUPT_RX 4		/* flips a payload byte on receive */
 
 /* Take every available TX chain, send its frame to the backend, return the chain (takes
-   the mutex). */
+   the mutex). A backend that is full (EAGAIN) leaves the rest of the chains in the ring,
+   and adds KVMNET_VNET_TX_FULL: kvmnet_vnet_tx_run sends them once it can. */
 long kvmnet_vnet_tx(struct kvmnet_vnet *n);
 
 /* Make and free the state's mutex; lock and unlock it (Python does, around any change of

@@ -118,7 +118,9 @@ class VirtioNet(VirtioDevice):
     def notify(self, index):
         if index == TX:
             irq = check(lib.kvmnet_vnet_tx(self._state), "virtio-net TX")
-            self._after(TX, irq, self._state.tx)
+            if irq & lib.KVMNET_VNET_TX_FULL:  # the TX thread sends the rest when it can
+                os.eventfd_write(self._tx_kick, 1)
+            self._after(TX, irq & ~lib.KVMNET_VNET_TX_FULL, self._state.tx)
         elif index == RX:
             os.eventfd_write(self._wake, 1)
         elif index == CTRL:
