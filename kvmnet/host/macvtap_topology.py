@@ -24,6 +24,7 @@ from kvmnet.host.topology import MAX_MTU, MIN_MTU, QUIET, PEER_IFNAME
 LOWER, UPLINK, SWITCH, SWITCH_PORT = "nic0", "uplink", "sw0", "swp0"
 # netdevice(7): add or remove a link-layer multicast address in a device's filter.
 SIOCADDMULTI, SIOCDELMULTI = 0x8931, 0x8932
+IFF_ALLMULTI = 0x200
 
 
 def macvtap_name(port):
@@ -131,6 +132,14 @@ class MacvtapTopology:
 
     def close_multicast(self, port, group):
         self.netns.call(_multicast, SIOCDELMULTI, macvtap_name(port), group)
+
+    def recompute_filters(self, port):
+        """Make the kernel rebuild macvtap `port`'s address filters (all-multicast on, then
+        off): the next change after a group is closed, as any later filter change would be."""
+        with self.netns.ipr() as ipr:
+            index = ipr.link_lookup(ifname=macvtap_name(port))[0]
+            for flags in (IFF_ALLMULTI, 0):
+                ipr.link("set", index=index, flags=flags, mask=IFF_ALLMULTI)
 
     def close(self):
         """Close the macvtap queues, then remove both namespaces. Idempotent."""
