@@ -1,0 +1,60 @@
+"""Every macvtap check fails when the macvtap topology is misbuilt.
+
+The unchanged conformance/test_macvtap.py runs in a subprocess with
+tests/faults/macvtap_plugin.py loaded: the guest's macvtap gets another MAC than its NIC,
+the macvtaps get another mode than the check asked for, or the lower device is down. Each
+case first shows the same checks passing without the fault.
+"""
+
+import pytest
+
+from suite_runner import expect
+from test_delivery_faults import EVIDENCE, failed_tests_evidence
+
+pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
+
+PLUGIN = "tests.faults.macvtap_plugin"
+SUITE = "conformance/test_macvtap.py"
+MODELS = ["rtl8139", "e1000", "virtio", "virtio-legacy"]
+ONE_GUEST = "[builtin-{model}-{mode}]"
+PAIR = "[builtin-{model}]"
+
+CASES = [
+    # (what is broken, fault, the checks that must fail, a phrase their report must hold)
+    ("macvtap with another MAC than its guest", "other_mac",
+     [f"test_frames_to_the_guest_mac_reach_the_guest{ONE_GUEST}".format(mode=m, model="{model}")
+      for m in ("bridge", "vepa", "private")], "but its macvtap has 02:6b:76:00:00:66"),
+    ("macvtaps in the wrong mode", "wrong_mode",
+     [f"test_the_host_stack_never_sees_the_guests_frames{ONE_GUEST}".format(mode="bridge",
+                                                                           model="{model}"),
+      f"test_unicast_to_another_mac_stops_at_the_macvtap{ONE_GUEST}".format(mode="passthru",
+                                                                          model="{model}"),
+      f"test_passthru_guest_may_change_its_mac{ONE_GUEST}".format(mode="passthru",
+                                                                 model="{model}"),
+      f"test_bridge_mode_delivers_between_guests_inside_the_host{PAIR}",
+      f"test_vepa_mode_sends_guest_to_guest_frames_out_to_the_switch{PAIR}",
+      f"test_private_mode_never_delivers_between_guests{PAIR}"], "mode"),
+    ("lower device down", "lower_down",
+     [f"test_frames_to_the_guest_mac_reach_the_guest{ONE_GUEST}".format(mode="bridge",
+                                                                       model="{model}"),
+      f"test_guest_frames_reach_the_network{ONE_GUEST}".format(mode="passthru", model="{model}"),
+      f"test_broadcast_reaches_the_guest{ONE_GUEST}".format(mode="vepa", model="{model}")],
+     "lost"),
+]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("what, fault, checks, phrase", CASES, ids=[c[1] for c in CASES])
+def test_macvtap_check_fails_when_the_topology_is_misbuilt(suite, no_netns_left, model, what,
+                                                          fault, checks, phrase):
+    ids = [f"{suite.path(SUITE)}::{name.format(model=model)}" for name in checks]
+    clean = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN])
+    expect(clean, passed=len(ids))
+    env = {"KVMNET_TEST_MACVTAP_FAULT": fault}
+    broken = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN], env=env)
+    expect(broken, failed=len(ids))
+    assert phrase in broken.stdout.str(), f"{what}: the failure does not say {phrase!r}"
+    for name, attached in failed_tests_evidence(broken.allure_dir).items():
+        two_guests = name.endswith(PAIR.format(model=model))  # no peer to capture
+        wanted = EVIDENCE - {"peer capture (pcap)"} if two_guests else EVIDENCE
+        assert wanted <= attached, f"{name} attached only {sorted(attached)}"
