@@ -25,7 +25,8 @@ shares that backend, and would otherwise see the stream reordered.
 When the backend goes away (vhost-user socket closed: testpmd killed) the device records
 why in `vhost_error`, sets DEVICE_NEEDS_RESET (with a configuration interrupt) and leaves
 the rings where they are: the guest sees no progress, the VMM does not hang, and whoever
-runs the guest reads `vhost_error` (the builtin runner's Guest surfaces it).
+runs the guest reads `vhost_error` or listens with `on_vhost_error` (the builtin runner's
+Guest does: it stops the guest and ends its channel with the reason).
 """
 
 import os
@@ -49,6 +50,7 @@ class VhostHandoff:
         self.auto_handoff = auto_handoff
         self._memory_sent = False
         self._rings = {}  # index -> (size, desc, avail, used) while handed off
+        self.on_vhost_error = []  # listeners(reason), called once the backend is gone
         if frontend is not None:
             frontend.on_death(self._backend_died)
 
@@ -152,8 +154,12 @@ class VhostHandoff:
             self.net.start()
 
     def _backend_died(self, reason):
+        if self.vhost_error is not None:
+            return
         self.vhost_error = reason
         self.needs_reset()
+        for listener in self.on_vhost_error:
+            listener(reason)
 
     def ring_indexes(self):
         """{ring index: (avail idx, used idx)} as the guest's memory has them now."""
