@@ -131,7 +131,7 @@ class VirtioNet(VirtioDevice):
 
     def notify(self, index):
         if self.handed_off and index in (RX, TX):
-            os.eventfd_write(self.notify_fd(index), 1)  # a kick that exited: pass it on
+            os.eventfd_write(self.kick_fd(index), 1)  # a kick that exited: pass it on
         elif index == TX:
             irq = check(lib.kvmnet_vnet_tx(self._state), "virtio-net TX")
             self._after(TX, irq, self._state.tx)
