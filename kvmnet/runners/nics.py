@@ -59,13 +59,14 @@ def builtin_device(nic):
 def qemu_arguments(nics, memory_mib=None):
     """(QEMU arguments, fds QEMU must inherit) for nics. memory_mib: the guest's RAM, which
     a vhost-user NIC needs as a shared memfd backend."""
-    args, fds = [], []
+    args, fds, shared_memory = [], [], False
     for i, nic in enumerate(nics):
         if nic.faults:
             raise ValueError("fault switches exist only in the built-in models")
         socket_path = getattr(nic.backend, "socket_path", None)
         if socket_path is not None:
-            if not args or "memory-backend-memfd" not in " ".join(args):
+            if not shared_memory:
+                shared_memory = True
                 args += ["-object", f"memory-backend-memfd,id=mem,size={memory_mib}M,share=on",
                          "-numa", "node,memdev=mem"]
             args += ["-chardev", f"socket,id=c{i},path={socket_path}",
