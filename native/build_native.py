@@ -60,6 +60,16 @@ IOCTLS = [
     "TUNGETVNETHDRSZ",
     "VHOST_SET_OWNER",
     "VHOST_GET_FEATURES",
+    "VHOST_SET_FEATURES",
+    "VHOST_SET_MEM_TABLE",
+    "VHOST_SET_VRING_NUM",
+    "VHOST_SET_VRING_ADDR",
+    "VHOST_SET_VRING_BASE",
+    "VHOST_GET_VRING_BASE",
+    "VHOST_SET_VRING_KICK",
+    "VHOST_SET_VRING_CALL",
+    "VHOST_NET_SET_BACKEND",
+    "KVM_SET_GSI_ROUTING",
 ]
 
 # Constants whose definitions are expressions the header scan does not take.
@@ -97,6 +107,17 @@ struct kvm_irq_level { uint32_t irq; uint32_t level; };
 struct kvm_msi { uint32_t address_lo; uint32_t address_hi; uint32_t data; uint32_t flags; ...; };
 struct kvm_irqfd { uint32_t fd; uint32_t gsi; uint32_t flags; uint32_t resamplefd; ...; };
 struct kvm_ioeventfd { uint64_t datamatch; uint64_t addr; uint32_t len; int32_t fd; uint32_t flags; ...; };
+struct vhost_vring_state { unsigned int index; unsigned int num; };
+struct vhost_vring_file { unsigned int index; int fd; };
+struct vhost_vring_addr {
+    unsigned int index; unsigned int flags; uint64_t desc_user_addr; uint64_t used_user_addr;
+    uint64_t avail_user_addr; uint64_t log_guest_addr;
+};
+struct vhost_memory_region {
+    uint64_t guest_phys_addr; uint64_t memory_size; uint64_t userspace_addr;
+    uint64_t flags_padding;
+};
+struct vhost_memory { uint32_t nregions; uint32_t padding; struct vhost_memory_region regions[]; };
 struct kvm_run { uint8_t request_interrupt_window; uint8_t immediate_exit; uint32_t exit_reason; ...; };
 struct kvmnet_exit {
     unsigned int reason; unsigned int is_write; unsigned int size; unsigned int count;

@@ -402,6 +402,16 @@ static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 
 static long rx_locked(struct kvmnet_vnet *n);
 
+/* Signal a call eventfd; -1 when there is none (the caller returns the interrupt). */
+static int signal_call(int fd)
+{
+	uint64_t one = 1;
+
+	if (fd < 0)
+		return -1;
+	return write(fd, &one, sizeof(one)) == sizeof(one) || errno == EAGAIN ? 0 : -1;
+}
+
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 {
 	struct pollfd fds[2] = { { .fd = kick_fd, .events = POLLIN },
@@ -425,8 +435,9 @@ long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 		if (ret < 0)
 			return ret;
 		full = ret & KVMNET_VNET_TX_FULL;
-		if (ret & ~KVMNET_VNET_TX_FULL)
-			return ret & ~KVMNET_VNET_TX_FULL;
+		ret &= ~KVMNET_VNET_TX_FULL;
+		if (ret && signal_call(n->tx_call_fd) < 0)
+			return ret;
 	}
 	return 0;
 }
@@ -439,8 +450,11 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
 	long ret;
 
 	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
-		/* A frame already waiting for buffers: only a kick can help, not the backend. */
-		if (poll(fds, n->pending ? 1 : 2, RX_WAIT_MS) < 0 && errno != EINTR)
+		/* A frame already waiting for buffers: only a kick can help, not the backend;
+		   no ring: nothing to deliver into. */
+		int nfds = n->pending || !__atomic_load_n(&n->rx.size, __ATOMIC_RELAXED) ? 1 : 2;
+
+		if (poll(fds, nfds, RX_WAIT_MS) < 0 && errno != EINTR)
 			return -errno;
 		if (fds[0].revents & POLLIN && read(wake_fd, &counter, sizeof(counter)) < 0 &&
 		    errno != EAGAIN)
@@ -448,7 +462,7 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
 		kvmnet_vnet_lock(n);
 		ret = rx_locked(n);
 		kvmnet_vnet_unlock(n);
-		if (ret)
+		if (ret && signal_call(n->rx_call_fd) < 0)
 			return ret;
 	}
 	return 0;

@@ -51,6 +51,8 @@ struct kvmnet_vnet {
 	struct kvmnet_vnet_filter filter;
 	struct kvmnet_vnet_stats stats;
 	void *mutex;		/* kvmnet_vnet_init: guards everything above but the stats */
+	int rx_call_fd, tx_call_fd;	/* eventfds the run loops signal for an interrupt
+					   (an irqfd, or the VMM's call watcher); -1: return it */
 };
 
 #define KVMNET_VNET_IRQ_RX 1
@@ -59,6 +61,9 @@ struct kvmnet_vnet {
 #define KVMNET_VNET_FAULT_FILTER_BUG 1		/* the unicast filter accepts any MAC */
 #define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100 completes unsent */
 #define KVMNET_VNET_FAULT_CORRUPT_RX 4		/* flips a payload byte on receive */
+/* Read by the Python side only (kvmnet/devices/virtio_vhost.py, virtio_pci.py): */
+#define KVMNET_VNET_FAULT_NO_IOEVENTFD 8	/* TX kicks are not caught by KVM */
+#define KVMNET_VNET_FAULT_BAD_VRING_ADDR 16	/* vhost gets a wrong descriptor table */
 
 /* Take every available TX chain, send its frame to the backend, return the chain (takes
    the mutex). A backend that is full (EAGAIN) leaves the rest of the chains in the ring,
@@ -85,6 +90,10 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop);
  * The TX device thread's body, for kicks that KVM turns into eventfd signals (an ioeventfd
  * on the notify address: no exit to the VMM): wait for kick_fd, send what the driver queued.
  * Returns like kvmnet_vnet_rx_run, with KVMNET_VNET_IRQ_TX.
+ *
+ * Both loops signal their queue's call eventfd (rx_call_fd, tx_call_fd) instead of
+ * returning when it is set, so an interrupt never passes through Python. With the ring
+ * not enabled (size 0) the RX loop waits on wake_fd alone.
  */
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop);
 

@@ -9,8 +9,10 @@ VENV=${KVMNET_VENV:-.venv}
 # Debian's Python, not a per-user one, so that the suite also runs (and skips cleanly) as
 # a user other than the one who set it up.
 PYTHON=/usr/bin/python3
-# qemu-system-x86 is the peer VMM that runs the same guest image.
-DEBIAN_PACKAGES=(gcc make binutils python3-venv python3-dev linux-libc-dev qemu-system-x86)
+# qemu-system-x86 is the peer VMM that runs the same guest image; dpdk (the runtime and its
+# PMDs) with dpdk-dev (which ships dpdk-testpmd) is the real vhost-user backend.
+DEBIAN_PACKAGES=(gcc make binutils python3-venv python3-dev linux-libc-dev qemu-system-x86
+                 dpdk dpdk-dev)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

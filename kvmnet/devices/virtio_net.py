@@ -7,11 +7,17 @@ queue is rare and is handled here: RX mode (promiscuous, all-multicast) and the 
 The backend's fd must be non-blocking (kvmnet.backends' taps are): the C side reads it
 until EAGAIN while it holds the device's lock.
 
+The RX and TX rings can be handed to a vhost backend and taken back
+(kvmnet.devices.virtio_vhost: VirtioNetPci.handoff / take_back); while they are away the
+C datapath leaves them alone and its threads are stopped.
+
 Fault switches (test only; each makes a conformance check fail when that check works):
 
     filter_bug       the unicast filter accepts any destination MAC
     lose_descriptor  one TX chain in 100 is returned as sent, but is not sent
     corrupt_rx       the last byte of every received frame is flipped
+    no_ioeventfd     the TX queue's kicks are not caught by KVM: each exits to the VMM
+    bad_vring_addr   a vhost backend is told a descriptor table one page off
 """
 
 import os
@@ -20,6 +26,7 @@ import threading
 
 from kvmnet.devices.nic import Faults, mac_text, parse_mac
 from kvmnet.devices.virtio_pci import VirtioDevice, VirtioPci
+from kvmnet.devices.virtio_vhost import VhostHandoff
 from kvmnet.syscall import check, ffi, lib
 
 DEVICE_ID = 1
@@ -35,7 +42,9 @@ CTRL_MAC_TABLE_SET, CTRL_MAC_ADDR_SET = 0, 1
 CTRL_OK, CTRL_ERR = 0, 1
 FAULTS = {"filter_bug": lib.KVMNET_VNET_FAULT_FILTER_BUG,
           "lose_descriptor": lib.KVMNET_VNET_FAULT_LOSE_DESCRIPTOR,
-          "corrupt_rx": lib.KVMNET_VNET_FAULT_CORRUPT_RX}
+          "corrupt_rx": lib.KVMNET_VNET_FAULT_CORRUPT_RX,
+          "no_ioeventfd": lib.KVMNET_VNET_FAULT_NO_IOEVENTFD,
+          "bad_vring_addr": lib.KVMNET_VNET_FAULT_BAD_VRING_ADDR}
 ETH_HEADER = 14
 
 
@@ -43,9 +52,11 @@ class VirtioNet(VirtioDevice):
     DEVICE_ID = DEVICE_ID
     QUEUES = 3
 
-    def __init__(self, mac, backend, faults=(), mtu=1500):
+    def __init__(self, mac, backend, faults=(), mtu=1500, vhost=None):
         self.mac = parse_mac(mac)
         self.backend, self.mtu = backend, mtu
+        self.vhost = vhost  # a kvmnet.vhost.VhostFrontend the rings may be handed to
+        self.handed_off = False
         self.transport = None  # set by VirtioNetPci
         self.memory = None
         self._state = ffi.new("struct kvmnet_vnet *")
@@ -54,6 +65,7 @@ class VirtioNet(VirtioDevice):
         self._state.max_frame = mtu + ETH_HEADER
         self._state.backend_fd = backend.fd
         self._state.backend_hdr = backend.vnet_hdr_size
+        self._state.rx_call_fd = self._state.tx_call_fd = -1  # set by the transport
         self.faults = Faults(self._state, FAULTS)
         for name in faults:
             self.faults.add(name)
@@ -75,7 +87,8 @@ class VirtioNet(VirtioDevice):
             "VIRTIO_RING_F_EVENT_IDX", "VIRTIO_NET_F_MTU")]
         if self.backend.vnet_hdr_size:  # checksums the backend can finish, or pass on
             offered += [F["VIRTIO_NET_F_CSUM"], F["VIRTIO_NET_F_GUEST_CSUM"]]
-        return sum(1 << bit for bit in offered)
+        ours = sum(1 << bit for bit in offered)
+        return self.vhost.offer(ours) if self.vhost is not None else ours
 
     def config(self):
         """mac, status, max_virtqueue_pairs, mtu."""
@@ -114,9 +127,12 @@ class VirtioNet(VirtioDevice):
                 ring.size = q.size if q.enabled else 0
                 ring.event_idx = event_idx
         self.notify(RX)
+        self.transport._activated()
 
     def notify(self, index):
-        if index == TX:
+        if self.handed_off and index in (RX, TX):
+            os.eventfd_write(self.kick_fd(index), 1)  # a kick that exited: pass it on
+        elif index == TX:
             irq = check(lib.kvmnet_vnet_tx(self._state), "virtio-net TX")
             if irq & lib.KVMNET_VNET_TX_FULL:  # the TX thread sends the rest when it can
                 os.eventfd_write(self._tx_kick, 1)
@@ -127,6 +143,12 @@ class VirtioNet(VirtioDevice):
             self._control()
 
     def notify_fd(self, index):
+        if index == TX and "no_ioeventfd" in self.faults:
+            return None
+        return self.kick_fd(index)
+
+    def kick_fd(self, index):
+        """The eventfd the queue's kicks signal (its ioeventfd); None for the control queue."""
         return {RX: self._wake, TX: self._tx_kick}.get(index)
 
     def _after(self, index, irq, ring):
@@ -145,6 +167,7 @@ class VirtioNet(VirtioDevice):
 
     def start(self):
         """The RX thread, and the TX thread that serves kicks KVM caught (ioeventfd)."""
+        self._stop[0] = 0
         for name, run, fd, index in (("rx", lib.kvmnet_vnet_rx_run, self._wake, RX),
                                      ("tx", lib.kvmnet_vnet_tx_run, self._tx_kick, TX)):
             thread = threading.Thread(target=self._device_thread, args=(run, fd, index),
@@ -161,14 +184,19 @@ class VirtioNet(VirtioDevice):
         except BaseException as e:  # kept for the test or machine that asks
             self.thread_error = e
 
-    def close(self):
+    def stop_threads(self, wake=True):
+        """Stop the RX and TX threads. wake=False waits for their poll timeout instead of
+        writing their kick eventfds (which a vhost backend is about to be given)."""
         self._stop[0] = 1
         for fd in (self._wake, self._tx_kick):
-            if fd >= 0:
+            if fd >= 0 and wake:
                 os.eventfd_write(fd, 1)
         for thread in self._threads:
             thread.join()
         self._threads = []
+
+    def close(self):
+        self.stop_threads()
         if self._wake >= 0:
             for fd in (self._wake, self._tx_kick):
                 os.close(fd)
@@ -292,14 +320,20 @@ class _PyRing:
         self.memory.write(self.q.device + 2, struct.pack("<H", (used_idx + 1) & 0xFFFF))
 
 
-class VirtioNetPci(VirtioPci):
-    """virtio-net as a PCI function: modern-only (1af4:1041) or transitional (1af4:1000)."""
+class VirtioNetPci(VhostHandoff, VirtioPci):
+    """virtio-net as a PCI function: modern-only (1af4:1041) or transitional (1af4:1000).
 
-    def __init__(self, mac, backend, faults=(), transitional=False, mtu=1500):
-        net = VirtioNet(mac, backend, faults, mtu)
+    vhost: a kvmnet.vhost.VhostFrontend to hand the rings to (at DRIVER_OK when
+    auto_handoff, else on handoff()); see kvmnet.devices.virtio_vhost."""
+
+    def __init__(self, mac, backend, faults=(), transitional=False, mtu=1500, vhost=None,
+                 auto_handoff=True):
+        net = VirtioNet(mac, backend, faults, mtu, vhost=vhost)
         super().__init__(net, transitional=transitional)
         net.transport = self
         self.net = net
+        net._state.rx_call_fd, net._state.tx_call_fd = self.calls.fds[RX], self.calls.fds[TX]
+        self._init_vhost(vhost, auto_handoff)
 
     @property
     def memory(self):
@@ -312,9 +346,19 @@ class VirtioNetPci(VirtioPci):
     counters = property(lambda self: self.net.counters)
     faults = property(lambda self: self.net.faults)
 
+    def _write_status(self, value):
+        if value == 0:
+            self._drop_rings()
+        super()._write_status(value)
+
     def start(self):
+        self.calls.start()
         self.net.start()
 
     def close(self):
+        if self.handed_off:
+            self._drop_rings()
+        self.net.stop_threads()
         self.release_ioeventfds()
-        self.net.close()
+        self.calls.close()
+        self.net.close()  # the frontend is the backend's: it closes it

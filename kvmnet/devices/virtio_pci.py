@@ -5,11 +5,17 @@ notification area, the ISR status byte and the device configuration. Transitiona
 (1af4:1000+id-1) adds the legacy interface: the same device behind an I/O BAR0, with
 page-frame queue addresses and guest-endian fields. MSI-X lives in BAR1 and INTx is the
 fallback. The device behind it (`VirtioDevice` below) knows nothing of PCI.
+
+Queue interrupts go through one eventfd per queue (kvmnet.devices.virtio_calls): an irqfd
+on the queue's MSI-X vector while the guest has it unmasked, else a watcher thread that
+delivers INTx or the pending bit; so whoever serves a queue (the C datapath, a vhost
+backend) interrupts the guest by writing an eventfd.
 """
 
 import struct
 import threading
 
+from kvmnet.devices.virtio_calls import QueueCalls
 from kvmnet.vmm.msix import NO_VECTOR, Msix
 from kvmnet.vmm.pci import Bar, PciDevice
 
@@ -97,6 +103,9 @@ class VirtioPci(PciDevice):
                             + struct.pack("<I", NOTIFY_MULT))
         self._lock = threading.RLock()
         self.irq = None
+        self.msi_routes = None  # the machine's kvmnet.vmm.msi_routes.MsiRoutes, when plugged
+        self.calls = QueueCalls(self, device.QUEUES)
+        self.msix.on_change.append(self.calls.sync)
         self._reset_state()
 
     def _reset_state(self):
@@ -137,6 +146,15 @@ class VirtioPci(PciDevice):
 
     # Interrupts: MSI-X when the driver enabled it, else INTx with the ISR byte.
     def interrupt(self, queue_index=None):
+        """Interrupt for a queue (None: a configuration change): through the queue's
+        irqfd when it is one, else delivered here."""
+        if queue_index is not None and self.calls.bound(queue_index):
+            self.calls.signal(queue_index)
+            return
+        self.deliver(queue_index)
+
+    def deliver(self, queue_index=None):
+        """The VMM's own delivery: the MSI-X message (or pending bit), else INTx + ISR."""
         vector = self.config_vector if queue_index is None else self.queues[queue_index].vector
         if self.msix.notify(vector):
             return
@@ -166,6 +184,7 @@ class VirtioPci(PciDevice):
                 self._reset_state()
                 if self.irq is not None:
                     self.irq.set(False)
+            self.calls.sync()
             return
         if value & STATUS_FEATURES_OK and not self.status & STATUS_FEATURES_OK:
             offered = self.virtio.features() | (0 if self.legacy else F_VERSION_1)
@@ -173,6 +192,7 @@ class VirtioPci(PciDevice):
                 value &= ~STATUS_FEATURES_OK  # the driver re-reads and sees it refused
         if value & STATUS_DRIVER_OK and not self.status & STATUS_DRIVER_OK:
             self.status = value
+            self.calls.sync()
             self.virtio.activate(self.driver_features, self.queues)
         self.status = value
 
@@ -232,6 +252,7 @@ class VirtioPci(PciDevice):
             q.size = value
         elif offset == 0x1A:
             q.vector = value
+            self.calls.sync()
         elif offset == 0x1C:
             q.enabled = bool(value & 1)
         elif 0x20 <= offset < 0x38:
@@ -280,6 +301,7 @@ class VirtioPci(PciDevice):
             self.config_vector = value
         elif offset == 0x16 and header > 0x14 and q is not None:
             q.vector = value
+            self.calls.sync()
         elif offset >= header:
             self.virtio.write_config(offset - header, data)
 

@@ -1,5 +1,6 @@
 """The built-in VMM (kvmnet.vmm) as a runner."""
 
+import threading
 from pathlib import Path
 
 from kvmnet.guest import GuestChannel
@@ -24,7 +25,19 @@ class BuiltinGuest:
             raise
         self.channel = GuestChannel(self.machine.uart.feed)
         self.machine.on_serial(self.channel.receive, self.channel.end)
+        self.vhost_error = None
+        for device in self.machine.devices:
+            if hasattr(device, "on_vhost_error"):
+                device.on_vhost_error.append(self._vhost_gone)
         self.machine.start()
+
+    def _vhost_gone(self, reason):
+        """A NIC's vhost backend went away: the guest is stopped, and a command waiting for
+        its reply raises GuestGone naming the backend instead of timing out."""
+        self.vhost_error = reason
+        self.channel.end(f"the NIC's vhost backend is gone ({reason}); the guest was stopped")
+        # Not on this thread: it may be a vCPU's (a handoff that found the backend gone).
+        threading.Thread(target=self.machine.stop, name="kvmnet-vhost-gone", daemon=True).start()
 
     def _plug(self, device):
         try:

@@ -3,6 +3,10 @@
 A Nic names a model, a MAC and a backend (kvmnet.backends: a tap the topology made). The
 built-in VMM plugs its own device model onto the backend; QEMU gets the backend's fd as
 `-netdev tap,fd=N` and its own device model of the same name, so one test compares the two.
+
+A virtio NIC may have a vhost backend (kvmnet.backends.vhost): the built-in VMM hands its
+rings to the backend's frontend; QEMU gets `-netdev vhost-user` on the backend's socket
+(with guest RAM as a shared memfd, which vhost-user needs), or its tap with vhost=on.
 """
 
 from dataclasses import dataclass
@@ -45,20 +49,35 @@ def builtin_device(nic):
         from kvmnet.devices.rtl8139 import Rtl8139
         return Rtl8139(nic.mac, nic.backend, faults=nic.faults)
     from kvmnet.devices.virtio_net import VirtioNetPci
+    vhost = getattr(nic.backend, "vhost", None)
+    if vhost is not None and not nic.uses_vnet_hdr:
+        raise ValueError(f"a vhost backend serves virtio NICs, not {nic.model}")
     return VirtioNetPci(nic.mac, nic.backend, faults=nic.faults,
-                        transitional=nic.model == "virtio-legacy", mtu=nic.mtu)
+                        transitional=nic.model == "virtio-legacy", mtu=nic.mtu, vhost=vhost)
 
 
-def qemu_arguments(nics):
-    """(QEMU arguments, fds QEMU must inherit) for nics."""
-    args, fds = [], []
+def qemu_arguments(nics, memory_mib=None):
+    """(QEMU arguments, fds QEMU must inherit) for nics. memory_mib: the guest's RAM, which
+    a vhost-user NIC needs as a shared memfd backend."""
+    args, fds, shared_memory = [], [], False
     for i, nic in enumerate(nics):
         if nic.faults:
             raise ValueError("fault switches exist only in the built-in models")
+        socket_path = getattr(nic.backend, "socket_path", None)
+        if socket_path is not None:
+            if not shared_memory:
+                shared_memory = True
+                args += ["-object", f"memory-backend-memfd,id=mem,size={memory_mib}M,share=on",
+                         "-numa", "node,memdev=mem"]
+            args += ["-chardev", f"socket,id=c{i},path={socket_path}",
+                     "-netdev", f"vhost-user,id=n{i},chardev=c{i}",
+                     "-device", f"{QEMU_DEVICES[nic.model]},netdev=n{i},mac={nic.mac}"]
+            continue
         fd = nic.backend.inheritable_fd()
         fds.append(fd)
         extra = f",host_mtu={nic.mtu}" if nic.uses_vnet_hdr and nic.mtu != 1500 else ""
-        args += ["-netdev", f"tap,id=n{i},fd={fd},vhost=off",
+        vhost = "on" if getattr(nic.backend, "vhost", None) is not None else "off"
+        args += ["-netdev", f"tap,id=n{i},fd={fd},vhost={vhost}",
                  "-device", f"{QEMU_DEVICES[nic.model]},netdev=n{i},mac={nic.mac}{extra}"]
     return args, fds
 

@@ -99,7 +99,7 @@ class QemuRunner:
         reason = self.missing()
         if reason:
             raise QemuUnavailable(reason)
-        nic_args, fds = qemu_arguments(nics)
+        nic_args, fds = qemu_arguments(nics, self.memory_mib)
         return QemuGuest([
             self.binary, "-accel", "kvm", "-M", "pc", "-m", str(self.memory_mib),
             "-nodefaults", "-nographic", "-no-reboot", "-bios", QBOOT,

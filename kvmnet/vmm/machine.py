@@ -20,6 +20,7 @@ from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.debug_exit import PORT as DEBUG_EXIT_PORT, DebugExit
 from kvmnet.vmm.irq import IrqLine, pci_gsi
 from kvmnet.vmm.memory import GuestMemory
+from kvmnet.vmm.msi_routes import MsiRoutes
 from kvmnet.vmm.pci import CONFIG_ADDRESS, INTERRUPT_LINE, PciBus
 from kvmnet.vmm.serial import LSR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed, Vcpu
@@ -60,6 +61,7 @@ class Machine:
         self.memory = GuestMemory(memory_size)
         self._stack.callback(self.memory.close)
         self.memory.register(self.vm.fd)
+        self.msi_routes = MsiRoutes(self.vm)  # sent to KVM only once a device routes an MSI
         entry, info = multiboot.load(image, self.memory)
 
         self.pio, self.mmio = Bus("port I/O"), Bus("MMIO")
@@ -99,6 +101,7 @@ class Machine:
         device.config[INTERRUPT_LINE] = device.irq.gsi
         if getattr(device, "msix", None) is not None:
             device.msix.signal = self.vm.signal_msi
+            device.msi_routes = self.msi_routes
         self.pci.add(slot, device)
         self.devices.append(device)
         return slot

@@ -3,6 +3,10 @@
 A device calls `notify(vector)`. The message is sent with KVM_SIGNAL_MSI when MSI-X is
 enabled and neither the function nor the vector is masked; otherwise the vector's pending
 bit is set and the message goes out when the guest unmasks it, as the spec requires.
+
+For irqfds (kvmnet.vmm.msi_routes), `message(vector)` is the (address, data) a vector
+delivers now, or None while it cannot (MSI-X off, function or vector masked), and each
+listener in `on_change` is called after any guest write that may change that answer.
 """
 
 import struct
@@ -30,12 +34,13 @@ class Msix:
         for v in range(vectors):  # every vector starts masked
             self._table[v * ENTRY_SIZE + 12] = VECTOR_MASKED
         self._pending = [False] * vectors
+        self.on_change = []  # listeners(): a vector's message or mask may have changed
         self._lock = threading.Lock()
         self.bar = Bar(BAR_SIZE, device=self)
         body = struct.pack("<HII", vectors - 1, TABLE_OFFSET | bar_index, PBA_OFFSET | bar_index)
         self._device = device
         self._cap = device.add_capability(CAP_ID, body, writable=b"\x00\xc0",
-                                          on_write=lambda _: self._deliver_pending())
+                                          on_write=lambda _: self._changed())
 
     @property
     def control(self):
@@ -44,6 +49,19 @@ class Msix:
     @property
     def enabled(self):
         return bool(self.control & CONTROL_ENABLE)
+
+    def message(self, vector):
+        """(address, data) that vector delivers now, or None while it cannot."""
+        if not self.enabled or self.control & CONTROL_FUNCTION_MASK or vector >= self.vectors:
+            return None
+        with self._lock:
+            address, data, control = struct.unpack_from("<QII", self._table, vector * ENTRY_SIZE)
+        return None if control & VECTOR_MASKED else (address, data)
+
+    def _changed(self):
+        self._deliver_pending()
+        for listener in self.on_change:
+            listener()
 
     def notify(self, vector):
         """Signal vector; False when MSI-X is off (the device then uses INTx)."""
@@ -84,4 +102,4 @@ class Msix:
         if offset + len(data) <= len(self._table):
             with self._lock:
                 self._table[offset:offset + len(data)] = data
-            self._deliver_pending()  # the write may have unmasked a pending vector
+            self._changed()  # the write may have unmasked a pending vector

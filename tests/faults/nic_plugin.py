@@ -7,7 +7,8 @@ it reads what to break from the environment:
                              (filter_bug, lose_descriptor, corrupt_rx)
     KVMNET_TEST_WRONG_MAC    give the guest's NIC this MAC instead of the one the checks expect
     KVMNET_TEST_NO_IRQ       the built-in VMM's interrupt lines stay low and MSI-X messages
-                             are never sent (a broken interrupt path)
+                             are never sent, by the VMM nor through irqfds (a broken
+                             interrupt path)
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
                              ways, on test frames only: drop one in 20, or flip a payload byte
 
@@ -21,6 +22,7 @@ import os
 import pytest
 
 import fixtures.network
+import kvmnet.devices.virtio_calls
 import kvmnet.runners.builtin
 import kvmnet.vmm.irq
 import kvmnet.vmm.msix
@@ -39,6 +41,7 @@ def pytest_configure(config):
     if os.environ.get("KVMNET_TEST_NO_IRQ"):
         kvmnet.vmm.irq.IrqLine.set = lambda self, level: None
         kvmnet.vmm.msix.Msix._deliver_pending = lambda self: None
+        kvmnet.devices.virtio_calls.QueueCalls.sync = lambda self: None  # no irqfd either
     if wrong_mac:
         real = fixtures.network.Nic
         fixtures.network.Nic = lambda model, mac, *a, **k: real(model, wrong_mac, *a, **k)
