@@ -137,6 +137,17 @@ class VirtioPci(PciDevice):
         else:  # the legacy notify register: one port for every queue, told apart by value
             self.vm.ioeventfd(fd, base + 0x10, 2, pio=True, datamatch=queue, deassign=deassign)
 
+    def notify_addresses(self):
+        """{('MMIO' or 'IO', address)} where the driver kicks a queue (as exits are keyed)."""
+        found = set()
+        modern, legacy = self.bars[MODERN_BAR], self.bars[0]
+        if modern is not None and modern.address:
+            found |= {("MMIO", modern.address + NOTIFY + NOTIFY_MULT * q)
+                      for q in range(len(self.queues))}
+        if legacy is not None and legacy.address:
+            found.add(("IO", legacy.address + 0x10))
+        return found
+
     def release_ioeventfds(self):
         """Unregister every ioeventfd (before the device closes its eventfds)."""
         for index in (MODERN_BAR, 0):

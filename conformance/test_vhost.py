@@ -1,0 +1,122 @@
+"""vhost handoff: virtio-net's rings handed from the VMM to a vhost backend, the kernel's
+vhost-net or a vhost-user backend (DPDK's dpdk-testpmd), proven frame by frame.
+
+After the handoff, the guest's kicks go to the backend through ioeventfds and the
+backend's interrupts come to the guest through irqfds: the VMM is out of the datapath.
+Parametrized by runner and path (transport-topology); checks that look inside the VMM (its
+exits, its irqfds, handing the rings back) run on the built-in VMM. Where /dev/vhost-net is
+absent its paths skip, naming CONFIG_VHOST_NET.
+"""
+
+import threading
+
+import pytest
+
+from kvmnet.guest import GuestGone
+from kvmnet.peer.streams import guest_to_peer, new_seed, peer_to_guest, perfect, settled
+from kvmnet.vhost.frontend import BACKEND_FEATURES
+
+pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
+
+SIZES = [60, 64, 128, 512, 1024, 1514]
+FLIP_PERIOD = 0.03  # seconds between handing the rings back and handing them off again
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_after_handoff_frames_flow_both_ways_intact(vhost_guest, size, kvmnet_settings,
+                                                    evidence):
+    """Once the backend has the rings, every frame each way arrives once, intact, in order."""
+    count = kvmnet_settings.frame_count
+    sent = guest_to_peer(vhost_guest.nic, vhost_guest.peer, count, size)
+    got = peer_to_guest(vhost_guest.nic, vhost_guest.peer, count, size)
+    evidence.value("guest -> peer", sent.summary())
+    evidence.value("peer -> guest", got)
+    assert sent.ok, f"guest -> peer at {size} B through the vhost backend: {sent.summary()}"
+    assert perfect(got, count), f"peer -> guest at {size} B through the vhost backend: {got}"
+
+
+def test_the_vmm_moves_no_frame_and_takes_no_kick_exit(vhost_builtin, evidence):
+    """During streams both ways the VMM's own datapath moves nothing and no kick exits to
+    it: the guest's notifications reach the backend through the ioeventfds."""
+    device, guest = vhost_builtin.device, vhost_builtin.nic.guest
+    addresses = device.notify_addresses()
+    before = {a: guest.exits.get(a, 0) for a in addresses}
+    sent = guest_to_peer(vhost_builtin.nic, vhost_builtin.peer, 2000, 512)
+    got = peer_to_guest(vhost_builtin.nic, vhost_builtin.peer, 2000, 512)
+    assert sent.ok and perfect(got, 2000), f"{sent.summary()}; {got}"
+    kicks = {a: guest.exits.get(a, 0) - n for a, n in before.items()}
+    evidence.value("exits on notify addresses", kicks)
+    assert device.handed_off, "the rings were never handed to the backend"
+    assert not any(kicks.values()), f"kicks exited to the VMM: {kicks}"
+    counters = device.counters
+    assert counters["tx_frames"] == counters["rx_frames"] == 0, (
+        f"the VMM's own datapath moved frames: {counters}")
+
+
+def test_guest_interrupts_arrive_through_the_irqfd(vhost_builtin):
+    """The backend interrupts the guest through the irqfd on the queue's MSI-X vector; the
+    VMM delivers none itself."""
+    pending = vhost_builtin.nic.begin("irq 0 msix 10")
+    assert pending.data() == ["armed"], "the guest did not arm its interrupt count"
+    vhost_builtin.peer.send(vhost_builtin.nic.mac, new_seed(), 10, 128)
+    got = settled(pending)
+    device = vhost_builtin.device
+    assert got.get("frames") == 10 and got.get("irqs", 0) >= 1, f"interrupts: {got}"
+    assert device.msix.sent == 0 and device.calls.delivered[0] == 0, (
+        f"the VMM delivered interrupts itself ({device.msix.sent} MSI-X messages)")
+
+
+def test_rings_handed_back_and_forth_mid_stream_lose_nothing(vhost_builtin, kvmnet_settings):
+    """Taking the rings back (GET_VRING_BASE) and handing them off again every 30 ms
+    during streams both ways loses and duplicates no frame, and each side resumes at the
+    index the other stopped at. (Frames take two paths then, the backend's port and the
+    VMM's tap, so they may pass each other: order is not the rings' to keep.)"""
+    device, count = vhost_builtin.device, kvmnet_settings.frame_count
+    stop, log, errors = threading.Event(), [], []
+
+    def flip():
+        try:
+            while not stop.wait(FLIP_PERIOD):
+                back = device.take_back()
+                stop.wait(FLIP_PERIOD)
+                log.append((back, device.handoff()))
+        except BaseException as e:  # reported by the check below
+            errors.append(e)
+
+    flipper = threading.Thread(target=flip, name="vhost-flip")
+    flipper.start()
+    try:
+        got = peer_to_guest(vhost_builtin.nic, vhost_builtin.peer, count, 256)
+        sent = guest_to_peer(vhost_builtin.nic, vhost_builtin.peer, count, 256)
+    finally:
+        stop.set()
+        flipper.join()
+    assert not errors, f"handing the rings over failed: {errors[0]!r}"
+    assert log, "the rings were never handed back during the streams"
+    assert (got["got"], got["lost"], got["dup"], got["bad"]) == (count, 0, 0, 0), (
+        f"peer -> guest with {len(log)} handbacks: {got}")
+    assert (sent.got, sent.lost, sent.dup, sent.bad) == (count, 0, 0, 0), (
+        f"guest -> peer with {len(log)} handbacks: {sent.summary()}")
+    for back, off in log:  # the backend resumes where the VMM stopped, never before
+        assert all((off[q] - back[q]) & 0xFFFF < 0x8000 for q in back), (
+            f"taken back at {back}, handed off again at {off}")
+
+
+def test_a_feature_the_backend_lacks_is_not_offered(vhost_builtin):
+    """The guest is offered only the backend-served features the backend has."""
+    frontend, device = vhost_builtin.backend.vhost, vhost_builtin.device
+    lacking = BACKEND_FEATURES & ~frontend.features
+    assert device.driver_features & lacking == 0, (
+        f"the guest accepted features {device.driver_features & lacking:#x} the backend lacks")
+
+
+def test_the_backend_going_away_stops_the_guest_cleanly(vhost_builtin):
+    """When the backend goes away the VMM reports it, marks the device as needing a reset
+    and stops the guest; nothing waits forever."""
+    if vhost_builtin.testpmd is None:
+        pytest.skip("only a vhost-user backend can be killed from outside")
+    pending = vhost_builtin.nic.begin("recv 0 1000 1")
+    vhost_builtin.testpmd.kill()
+    with pytest.raises(GuestGone, match="vhost backend is gone"):
+        pending.result(20)
+    assert vhost_builtin.device.vhost_error, "the device did not record why"
