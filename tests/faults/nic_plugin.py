@@ -11,6 +11,11 @@ it reads what to break from the environment:
                              interrupt path)
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
                              ways, on test frames only: drop one in 20, or flip a payload byte
+    KVMNET_TEST_VHOST_LACKS  a feature name (VIRTIO_RING_F_EVENT_IDX): the vhost backend
+                             reports it lacks it (a smaller backend, not a fault by itself)
+    KVMNET_TEST_VHOST_OFFER_ALL  the VMM offers the guest its features whatever the
+                             backend lacks, and passes on what the guest accepted
+    KVMNET_TEST_VHOST_DEAF   the VMM never hears that its vhost backend went away
 
 Each is what a broken host, device model or configuration would do; a check that still
 passes under one of them is a check that cannot fail.
@@ -24,6 +29,7 @@ import pytest
 import fixtures.network
 import kvmnet.devices.virtio_calls
 import kvmnet.runners.builtin
+import kvmnet.vhost.frontend
 import kvmnet.vmm.irq
 import kvmnet.vmm.msix
 
@@ -42,6 +48,7 @@ def pytest_configure(config):
         kvmnet.vmm.irq.IrqLine.set = lambda self, level: None
         kvmnet.vmm.msix.Msix._deliver_pending = lambda self: None
         kvmnet.devices.virtio_calls.QueueCalls.sync = lambda self: None  # no irqfd either
+    _vhost_faults(kvmnet.vhost.frontend.VhostFrontend)
     if wrong_mac:
         real = fixtures.network.Nic
         fixtures.network.Nic = lambda model, mac, *a, **k: real(model, wrong_mac, *a, **k)
@@ -63,3 +70,23 @@ def _link_fault(request):
     yield
     for f in applied:
         f.remove()
+
+
+def _vhost_faults(frontend):
+    lacks = os.environ.get("KVMNET_TEST_VHOST_LACKS")
+    if lacks:
+        made = frontend.__init__
+
+        def smaller(self, *args, **kwargs):
+            made(self, *args, **kwargs)
+            self.features &= ~(1 << getattr(kvmnet.vhost.frontend.lib, lacks))
+        frontend.__init__ = smaller
+    if os.environ.get("KVMNET_TEST_VHOST_OFFER_ALL"):  # and hands on what the guest took
+        frontend.offer = lambda self, ours: ours
+
+        def unchecked(self, driver_features):
+            self.negotiated = driver_features & kvmnet.vhost.frontend.BACKEND_FEATURES
+            self.transport.set_features(self.negotiated)
+        frontend.set_features = unchecked
+    if os.environ.get("KVMNET_TEST_VHOST_DEAF"):
+        frontend.on_death = lambda self, callback: None

@@ -1,0 +1,54 @@
+"""Every vhost check fails when the handoff it checks is broken.
+
+The unchanged conformance/test_vhost.py runs in a subprocess with tests/faults/nic_plugin.py
+loaded, on the vhost-user path (dpdk-testpmd; kernel vhost-net is absent here): the built-in
+virtio-net with a fault switch on (a descriptor table address one page off, a queue's
+ioeventfd not registered, one TX chain in 100 lost while the VMM holds the rings), no
+interrupt path, a VMM that offers features its backend lacks, or one that never hears the
+backend go. Each case first shows the same checks passing without the fault.
+"""
+
+import pytest
+
+from kvmnet.vhost import testpmd
+from suite_runner import expect
+
+pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root,
+              pytest.mark.skipif(testpmd.missing() is not None, reason=str(testpmd.missing()))]
+
+PLUGIN = "tests.faults.nic_plugin"
+SUITE = "conformance/test_vhost.py"
+PATH = "vhost-user-bridge"
+SMALLER_BACKEND = {"KVMNET_TEST_VHOST_LACKS": "VIRTIO_RING_F_EVENT_IDX"}
+
+CASES = [
+    # (what is broken, environment for the plugin, the check that must fail, a phrase its
+    # report must hold, environment the clean run keeps)
+    ("the backend is told a wrong vring address", {"KVMNET_TEST_NIC_FAULTS": "bad_vring_addr"},
+     f"test_after_handoff_frames_flow_both_ways_intact[builtin-{PATH}-512]", "", {}),
+    ("a queue's ioeventfd not registered", {"KVMNET_TEST_NIC_FAULTS": "no_ioeventfd"},
+     f"test_the_vmm_moves_no_frame_and_takes_no_kick_exit[{PATH}]", "kicks exited", {}),
+    ("no interrupt path", {"KVMNET_TEST_NO_IRQ": "1"},
+     f"test_guest_interrupts_arrive_through_the_irqfd[{PATH}]", "interrupts", {}),
+    ("a TX chain in 100 lost while the VMM holds the rings",
+     {"KVMNET_TEST_NIC_FAULTS": "lose_descriptor"},
+     f"test_rings_handed_back_and_forth_mid_stream_lose_nothing[{PATH}]", "lost", {}),
+    ("features offered whatever the backend lacks",
+     SMALLER_BACKEND | {"KVMNET_TEST_VHOST_OFFER_ALL": "1"},
+     f"test_a_feature_the_backend_lacks_is_not_offered[{PATH}]", "the backend lacks",
+     SMALLER_BACKEND),
+    ("the VMM never hears the backend go", {"KVMNET_TEST_VHOST_DEAF": "1"},
+     f"test_the_backend_going_away_stops_the_guest_cleanly[{PATH}]", "", {}),
+]
+
+
+@pytest.mark.parametrize("what, env, check, phrase, clean_env", CASES,
+                         ids=[c[0] for c in CASES])
+def test_vhost_check_fails_when_the_handoff_is_broken(suite, no_netns_left, what, env, check,
+                                                      phrase, clean_env):
+    node = f"{suite.path(SUITE)}::{check}"
+    clean = suite.run(node, "--kvmnet-frames=3000", plugins=[PLUGIN], env=clean_env)
+    expect(clean, passed=1)
+    broken = suite.run(node, "--kvmnet-frames=3000", plugins=[PLUGIN], env=env)
+    expect(broken, failed=1)
+    assert phrase in broken.stdout.str(), f"{what}: the failure does not say {phrase!r}"
