@@ -22,8 +22,11 @@ NIC_CHECKS = 2 * 4 * (14 + 6 + 2 + 2) + 2 * 3
 # conformance/test_macvtap.py, per runner x NIC model: 7 checks x 5 modes, 2 bridge-mode
 # checks, 5 two-guest checks, 1 passthru check; and one check of the kernel alone.
 MACVTAP_CHECKS = 2 * 4 * (7 * 5 + 2 + 5 + 1) + 1
+# conformance/test_vhost.py, per path (3): 6 sizes per runner, 5 built-in VMM checks.
+VHOST_CHECKS = 3 * (2 * 6 + 5)
 FAST_CHECKS = KVM_CHECKS + BOOT_CHECKS + HOST_CHECKS
-ALL_CHECKS = FAST_CHECKS + NIC_CHECKS + MACVTAP_CHECKS
+FRAME_CHECKS = NIC_CHECKS + MACVTAP_CHECKS + VHOST_CHECKS
+ALL_CHECKS = FAST_CHECKS + FRAME_CHECKS
 # The files whose checks take seconds, not minutes: what the plugin tests run in full.
 FAST = ("conformance/test_kvm_api.py", "conformance/test_host_caps.py",
         "conformance/test_boot.py")
@@ -35,7 +38,7 @@ def test_missing_kvm_device_means_skips_with_a_reason(suite, no_netns_left):
                        "--kvmnet-kvm-device=/nonexistent/kvm")
     assert result.ret == 0, result.stdout.str()
     expect(result, passed=HOST_CHECKS - 1,
-           skipped=KVM_CHECKS + BOOT_CHECKS + NIC_CHECKS + MACVTAP_CHECKS + 1)  # + vhost-net
+           skipped=KVM_CHECKS + BOOT_CHECKS + FRAME_CHECKS + 1)  # + vhost-net
     result.stdout.fnmatch_lines(["*SKIPPED*no KVM device at /nonexistent/kvm*"])
 
 
