@@ -507,7 +507,7 @@ static int fast_register(struct e1000 *e, uint32_t reg, uint32_t *value, int is_
 		switch (reg) {
 		case E1000_RDT:
 			e->rdt = *value & 0xffff;
-			nic_kick(&e->core); /* the guest returned buffers */
+			nic_rx_room(&e->core); /* the guest returned buffers */
 			break;
 		case E1000_TDT:
 			e->tdt = *value & 0xffff;

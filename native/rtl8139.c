@@ -246,7 +246,7 @@ static int fast_register(struct rtl8139 *r, unsigned reg, unsigned size, uint32_
 			return 1;
 		}
 		r->capr = *value;
-		nic_kick(&r->core); /* the driver made room */
+		nic_rx_room(&r->core); /* the driver made room */
 	} else if (size == 2 && reg == RTL8139_ISR) {
 		if (!is_write) {
 			*value = r->isr;

@@ -312,7 +312,7 @@ class E1000(Nic):
             lib.e1000_tx(e)
         elif reg == lib.E1000_RDT:
             e.rdt = value & 0xFFFF
-            self.kick()  # the guest returned buffers
+            check(lib.nic_rx_room(self.core), "eventfd write")  # the guest returned buffers
         elif reg == lib.E1000_TDT:
             e.tdt = value & 0xFFFF
             lib.e1000_tx(e)

@@ -219,7 +219,7 @@ class Rtl8139(Nic):
             r.rbstart = value
         elif name == "capr":
             r.capr = value
-            self.kick()  # the driver made room
+            check(lib.nic_rx_room(self.core), "eventfd write")  # the driver made room
         elif name == "imr":
             r.imr = value & lib.RTL8139_ISR_ALL
         elif name == "isr":
