@@ -28,6 +28,11 @@ IPv6 as Linux's e1000_tso asks for it), VLE tag insertion with CTRL.VME, PSP pad
 bytes, DD written back when RS (or RPS) is set, TXDW and TXQE. A backend that is full holds
 TX (TDH stays) until it has room again.
 
+The registers a driver touches per frame or batch (32-bit STATUS, ICR, IMS, RDH/RDT,
+TDH/TDT; through BAR0 or IODATA) are answered in the vCPU's run loop by native/e1000.c's
+fast handler, with the effects described here, under the same lock; everything else comes
+here.
+
 Fault switches (device.faults, test only): filter_bug, lose_descriptor, corrupt_rx, as in
 kvmnet.devices.nic.
 

@@ -26,6 +26,10 @@ offset; an access covering part of a register changes only those bytes.
                CONFIG0/1/3/4/5, MSR and BMSR (link up, 100 Mb/s full duplex), BMCR, ANAR,
                ANLPAR, ANER (8139too's MII view)
 
+The registers a driver touches per frame or batch (TSD0-3, CAPR, CBR, TSAD, ISR, IMR, CR
+reads) are answered in the vCPU's run loop by native/rtl8139.c's fast handler, with the
+effects described here, under the same lock; everything else comes here.
+
 Fault switches (device.faults, test only): filter_bug, lose_descriptor (one transmit slot in
 100 completes with TOK unsent), corrupt_rx, as in kvmnet.devices.nic.
 
