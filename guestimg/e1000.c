@@ -8,7 +8,7 @@
  * last, and the driver copies such a frame into a scratch buffer before
  * handing it out (transmit always, receive should a device do it).  The driver polls the DD bits the device
  * writes back into the rings in RAM; TDT is written once per batch of
- * frames, RDT once per 32 buffers given back (or when the ring is idle).
+ * frames, RDT once per 64 buffers given back (or when the ring is idle).
  * MTA is kept in a shadow copy, so changing the multicast list writes
  * only the registers that change (the first setup clears all 128).
  *

@@ -372,7 +372,13 @@ bool rtl8139_init(struct nic *n)
 	outl(r->io + MAR4, 0);
 	rx_resync(r);
 
+#ifdef KVMNET_FAULT_RTL8139_JUMBO
+	/* Test only (make FAULTS=RTL8139_JUMBO): accept an MTU the chip cannot carry, so
+	 * that the check that rtl8139 refuses MTU 9000 can be seen failing. */
+	n->mtu_max = 9000;
+#else
 	n->mtu_max = NIC_MTU_DEFAULT;	/* TSD lengths stop at 1792 bytes */
+#endif
 	n->ops = &rtl_ops;
 	return true;
 }

@@ -29,16 +29,22 @@ def source_digest():
     return h.hexdigest()[:16]
 
 
-def build():
-    """The path of the image for the current sources, building it if not cached."""
-    target = CACHE / source_digest()
+def build(faults=()):
+    """The path of the image for the current sources, building it if not cached.
+    faults: test-only fault switches of the guest's drivers (guestimg/README.md), e.g.
+    ("RTL8139_JUMBO",); such an image is cached apart from the real one."""
+    faults = sorted(faults)
+    if not all(f.isidentifier() for f in faults):
+        raise ValueError(f"fault switch names are C identifiers: {faults}")
+    target = CACHE / "-".join([source_digest()] + faults)
     image = target / IMAGE_NAME
     if image.exists():
         return image
     CACHE.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="building-", dir=CACHE))
     try:
-        done = subprocess.run(["make", "-s", "-C", str(SOURCES), f"O={scratch}"],
+        done = subprocess.run(["make", "-s", "-C", str(SOURCES), f"O={scratch}",
+                               f"FAULTS={' '.join(faults)}"],
                               capture_output=True, text=True)
         if done.returncode:
             raise GuestBuildError(f"building the guest image failed:\n{done.stdout}{done.stderr}")

@@ -122,6 +122,7 @@ struct kvm_run { uint8_t request_interrupt_window; uint8_t immediate_exit; uint3
 struct kvmnet_exit {
     unsigned int reason; unsigned int is_write; unsigned int size; unsigned int count;
     unsigned long long addr; unsigned char *data; unsigned long long detail[2];
+    unsigned int served;
 };
 """
 
@@ -139,8 +140,26 @@ struct kvmnet_fast_port {
 };
 #define KVMNET_FAST_READ ...
 #define KVMNET_FAST_WRITE ...
+#define KVMNET_FAST_PYTHON ...
+#define KVMNET_FAST_DONE ...
+#define KVMNET_FAST_ATTEND ...
+typedef int kvmnet_fast_handler(void *opaque, unsigned long long offset, unsigned char *data,
+                                unsigned int size, int is_write);
+struct kvmnet_fast_range {
+    unsigned long long base; unsigned long long length; kvmnet_fast_handler *handler;
+    void *opaque; unsigned char enabled;
+};
+#define KVMNET_HIT_USED ...
+#define KVMNET_HIT_MMIO ...
+struct kvmnet_fast_hit { unsigned long long key; unsigned long long hits; };
+struct kvmnet_fast {
+    struct kvmnet_fast_port *ports; int nports; struct kvmnet_fast_range *pio; int npio;
+    struct kvmnet_fast_range *mmio; int nmmio; struct kvmnet_fast_hit *hits; int nhits;
+};
 long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
-                      struct kvmnet_fast_port *fast, int nfast, int *stop);
+                      struct kvmnet_fast *fast, int *stop);
+int kvmnet_fast_access(struct kvmnet_fast_range *ranges, int nranges, unsigned long long addr,
+                       unsigned char *data, unsigned int size, int is_write);
 long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd);
 int kvmnet_kick_signal(void);
 """

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "e1000.h"
+#include "kvmnet_native.h"
 
 #define STAT(e, reg) ((e)->stats[((reg) - E1000_STATS) / 4])
 #define ETH_HLEN 14
@@ -497,4 +498,86 @@ void e1000_reset(struct e1000 *e)
 	e->ra[0] = le32(mac);
 	e->ra[1] = le16(mac + 4) | E1000_RAH_AV;
 	e1000_update_irq(e);
+}
+
+/* The fast registers (see e1000.h) under the lock: 1 if served, 0 if Python's. */
+static int fast_register(struct e1000 *e, uint32_t reg, uint32_t *value, int is_write)
+{
+	if (is_write) {
+		switch (reg) {
+		case E1000_RDT:
+			e->rdt = *value & 0xffff;
+			nic_rx_room(&e->core); /* the guest returned buffers */
+			break;
+		case E1000_TDT:
+			e->tdt = *value & 0xffff;
+			e1000_tx(e);
+			break;
+		default:
+			return 0;
+		}
+	} else {
+		switch (reg) {
+		case E1000_STATUS:
+			*value = E1000_STATUS_LINK_UP;
+			break;
+		case E1000_ICR:
+			*value = e->icr;
+			e->icr = 0; /* cleared on read */
+			break;
+		case E1000_IMS:
+			*value = e->ims;
+			break;
+		case E1000_RDH:
+			*value = e->rdh;
+			break;
+		case E1000_RDT:
+			*value = e->rdt;
+			break;
+		case E1000_TDH:
+			*value = e->tdh;
+			break;
+		case E1000_TDT:
+			*value = e->tdt;
+			break;
+		default:
+			return 0;
+		}
+	}
+	e1000_update_irq(e);
+	return 1;
+}
+
+int e1000_fast_mmio(void *opaque, unsigned long long offset, unsigned char *data,
+		    unsigned int size, int is_write)
+{
+	struct e1000 *e = opaque;
+	uint32_t value = 0;
+	int ret = KVMNET_FAST_DONE;
+
+	/* Closed (priv gone) only after the machine stopped its vCPUs: then Python says so. */
+	if (size != 4 || (offset & 3) || !e->core.priv)
+		return KVMNET_FAST_PYTHON;
+	if (is_write)
+		value = le32(data);
+	nic_lock(&e->core);
+	if (!fast_register(e, offset, &value, is_write))
+		ret = KVMNET_FAST_PYTHON;
+	else if (e->core.irq_level != e->core.irq_line)
+		ret = KVMNET_FAST_ATTEND; /* Python drives the line (kvmnet/vmm/irq.py) */
+	nic_unlock(&e->core);
+	if (ret != KVMNET_FAST_PYTHON && !is_write)
+		memcpy(data, &value, 4); /* x86: little-endian, as the register is */
+	return ret;
+}
+
+int e1000_fast_io(void *opaque, unsigned long long offset, unsigned char *data,
+		  unsigned int size, int is_write)
+{
+	struct e1000 *e = opaque;
+
+	/* IOADDR is written in Python; one vCPU writes it and then IODATA, in that order. */
+	if (offset != 4)
+		return KVMNET_FAST_PYTHON;
+	return e1000_fast_mmio(opaque, e->ioaddr & 0x1fffc, data, size, is_write);
 }

@@ -104,6 +104,7 @@
 #define E1000_STATUS_LU 0x00000002
 #define E1000_STATUS_SPEED_1000 0x00000080
 #define E1000_STATUS_ASDV_1000 0x00000200
+#define E1000_STATUS_LINK_UP 0x00000283 /* what STATUS reads: FD, LU, SPEED_1000, ASDV_1000 */
 
 #define E1000_EECD_SK 0x00000001
 #define E1000_EECD_CS 0x00000002
@@ -190,6 +191,7 @@
 
 struct e1000 {
 	struct nic_core core;
+	uint32_t ioaddr;     /* BAR1's IOADDR: the register IODATA reaches (a reset keeps it) */
 	/* The registers frames touch (the rest are Python's). */
 	uint32_t ctrl, rctl, tctl, vet;
 	uint32_t rdbal, rdbah, rdlen, rdh, rdt;
@@ -233,6 +235,19 @@ void e1000_update_irq(struct e1000 *e);
 
 /* Does the receive filter take this frame (RCTL, RAL/RAH, MTA, VFTA)? */
 int e1000_rx_accept(struct e1000 *e, const uint8_t *frame, size_t len);
+
+/*
+ * The registers a driver touches per frame or per batch, answered in the vCPU's run loop
+ * (kvmnet_native.h, kvmnet_fast_handler; opaque is the struct e1000): 32-bit reads of
+ * STATUS, ICR (cleared on read), IMS, RDH, RDT, TDH, TDT and writes of RDT (wakes the device
+ * thread) and TDT (transmits), with the same effects as e1000.py's; every other access goes
+ * to Python. e1000_fast_mmio serves BAR0, e1000_fast_io BAR1's IODATA. Under the core's
+ * lock, as Python's register accesses are: the device thread holds it while it delivers.
+ */
+int e1000_fast_mmio(void *opaque, unsigned long long offset, unsigned char *data,
+		    unsigned int size, int is_write);
+int e1000_fast_io(void *opaque, unsigned long long offset, unsigned char *data,
+		  unsigned int size, int is_write);
 /* cffi: end */
 
 #endif

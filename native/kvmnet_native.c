@@ -77,7 +77,7 @@ long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit)
 	return 0;
 }
 
-static int kvmnet_fast_io(struct kvm_run *run, struct kvmnet_fast_port *fast, int nfast)
+static int kvmnet_fast_port_io(struct kvm_run *run, struct kvmnet_fast_port *fast, int nfast)
 {
 	int out = run->io.direction == KVM_EXIT_IO_OUT;
 	unsigned char *data = (unsigned char *)run + run->io.data_offset;
@@ -101,14 +101,104 @@ static int kvmnet_fast_io(struct kvm_run *run, struct kvmnet_fast_port *fast, in
 	return 0;
 }
 
+/* The enabled range holding [addr, addr + size) and addr's offset in it, or NULL. */
+static struct kvmnet_fast_range *kvmnet_fast_find(struct kvmnet_fast_range *ranges, int nranges,
+						  unsigned long long addr, unsigned int size,
+						  unsigned long long *offset)
+{
+	for (int i = 0; i < nranges; i++) {
+		struct kvmnet_fast_range *r = &ranges[i];
+		unsigned long long base, length;
+
+		if (!r->enabled)
+			continue;
+		base = r->base;
+		length = r->length;
+		if (addr >= base && addr - base < length && size <= length - (addr - base)) {
+			*offset = addr - base; /* base read once: it may move (see the header) */
+			return r;
+		}
+	}
+	return NULL;
+}
+
+int kvmnet_fast_access(struct kvmnet_fast_range *ranges, int nranges, unsigned long long addr,
+		       unsigned char *data, unsigned int size, int is_write)
+{
+	unsigned long long offset;
+	struct kvmnet_fast_range *r = kvmnet_fast_find(ranges, nranges, addr, size, &offset);
+
+	if (!r)
+		return KVMNET_FAST_PYTHON;
+	return r->handler(r->opaque, offset, data, size, is_write);
+}
+
+/* The hit counter of key, claimed if new; NULL when the table is full. */
+static unsigned long long *kvmnet_hit_slot(struct kvmnet_fast *fast, unsigned long long key)
+{
+	unsigned mask = fast->nhits - 1, i = (unsigned)(key ^ key >> 12) & mask;
+
+	for (int n = 0; n < fast->nhits; n++, i = (i + 1) & mask) {
+		struct kvmnet_fast_hit *h = &fast->hits[i];
+
+		if (h->key == key)
+			return &h->hits;
+		if (!h->key) {
+			h->key = key;
+			return &h->hits;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * An I/O or MMIO exit through the fast ranges: KVMNET_FAST_* as the handler said. The hit
+ * slot is found first, so that an access C answers is always counted.
+ */
+static int kvmnet_fast_range_exit(struct kvm_run *run, struct kvmnet_fast *fast,
+				  struct kvmnet_exit *exit)
+{
+	struct kvmnet_fast_range *ranges = fast->mmio, *range;
+	int nranges = fast->nmmio, ret;
+	unsigned long long key = KVMNET_HIT_MMIO | run->mmio.phys_addr, offset, *hits;
+	unsigned char *data = run->mmio.data;
+	unsigned int size = run->mmio.len, is_write = run->mmio.is_write;
+
+	if (run->exit_reason == KVM_EXIT_IO) {
+		if (run->io.count != 1)
+			return KVMNET_FAST_PYTHON; /* rep ins/outs: Python splits them */
+		ranges = fast->pio;
+		nranges = fast->npio;
+		key = run->io.port;
+		data = (unsigned char *)run + run->io.data_offset;
+		size = run->io.size;
+		is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	}
+	range = kvmnet_fast_find(ranges, nranges, key & ~KVMNET_HIT_MMIO, size, &offset);
+	if (!range || !(hits = kvmnet_hit_slot(fast, key | KVMNET_HIT_USED)))
+		return KVMNET_FAST_PYTHON;
+	ret = range->handler(range->opaque, offset, data, size, is_write);
+	if (ret != KVMNET_FAST_PYTHON)
+		__atomic_add_fetch(hits, 1, __ATOMIC_RELAXED); /* Python reads it from its thread */
+	if (ret == KVMNET_FAST_ATTEND)
+		exit->served = 1;
+	return ret;
+}
+
 long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
-		      struct kvmnet_fast_port *fast, int nfast, volatile int *stop)
+		      struct kvmnet_fast *fast, volatile int *stop)
 {
 	for (;;) {
 		long ret = kvmnet_vcpu_run(vcpu_fd, run, exit);
 
-		if (ret < 0 || run->exit_reason != KVM_EXIT_IO || !kvmnet_fast_io(run, fast, nfast))
+		if (ret < 0)
 			return ret;
+		if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO)
+			return 0;
+		if (!(run->exit_reason == KVM_EXIT_IO &&
+		      kvmnet_fast_port_io(run, fast->ports, fast->nports)) &&
+		    kvmnet_fast_range_exit(run, fast, exit) != KVMNET_FAST_DONE)
+			return 0; /* Python's to dispatch, or to attend (exit->served) */
 		if (*stop)
 			return 1;
 	}

@@ -34,6 +34,7 @@ struct kvmnet_exit {
 	unsigned long long addr; /* I/O: port; MMIO: guest-physical address */
 	unsigned char *data;
 	unsigned long long detail[2]; /* FAIL_ENTRY: hardware reason, cpu; INTERNAL_ERROR: suberror, ndata */
+	unsigned int served;     /* already answered by a fast range's handler (see below) */
 };
 
 struct kvm_run;
@@ -58,12 +59,79 @@ struct kvmnet_fast_port {
 };
 
 /*
- * KVM_RUN until an exit the fast-port table does not absorb, and decode that exit as
- * kvmnet_vcpu_run() does (returns 0); 1 when *stop was found set after an absorbed exit
- * (nothing to dispatch); -EINTR when kicked.
+ * Address ranges (a device's BAR, port I/O or MMIO) whose accesses the device's C handler
+ * may answer in the run loop, on the vCPU thread:
+ *
+ *   handler(opaque, offset into the range, data, size, is_write)
+ *
+ * reads or fills data (size bytes: 1, 2, 4 or 8) and returns KVMNET_FAST_DONE; or, when the
+ * access needs Python (a register kept there, an odd width), returns KVMNET_FAST_PYTHON
+ * having changed nothing, and the exit goes to Python as any other; or returns
+ * KVMNET_FAST_ATTEND: done, and the device wants Python now (its interrupt level changed):
+ * the loop returns that exit with exit->served set, for Python to call the device's
+ * fast_attend() without dispatching the access again. The handler takes whatever lock its
+ * device's state needs (the NIC models: the core's mutex, as their Python side does).
+ *
+ * Python (kvmnet/vmm/bus.py) fills a slot when the device's range goes on the bus and moves
+ * or clears it when the guest moves the BAR; that happens on a vCPU thread, between exits.
+ * Another vCPU may be in the loop meanwhile: a slot is turned off (enabled = 0) before its
+ * base changes and on again after, stores x86 keeps in order, so a reader sees the old or
+ * the new range, never half of each -- an access racing with a BAR move is undefined on
+ * real PCI too. handler and opaque are set before the slot is first enabled and stay.
+ */
+enum { KVMNET_FAST_PYTHON = 0, KVMNET_FAST_DONE = 1, KVMNET_FAST_ATTEND = 2 };
+
+typedef int kvmnet_fast_handler(void *opaque, unsigned long long offset, unsigned char *data,
+				unsigned int size, int is_write);
+
+struct kvmnet_fast_range {
+	volatile unsigned long long base;
+	volatile unsigned long long length;
+	kvmnet_fast_handler *handler;
+	void *opaque;
+	volatile unsigned char enabled;
+};
+
+/*
+ * Accesses answered in C, counted per address as Python counts the others: key is the
+ * address with KVMNET_HIT_USED set, and KVMNET_HIT_MMIO for MMIO (0: a free slot). An
+ * address that finds the table full goes to Python, which counts it there.
+ */
+#define KVMNET_HIT_USED (1ULL << 62)
+#define KVMNET_HIT_MMIO (1ULL << 63)
+
+struct kvmnet_fast_hit {
+	unsigned long long key;
+	unsigned long long hits;
+};
+
+/* What one vCPU's loop may answer: its fast ports, the buses' ranges, its hit table. */
+struct kvmnet_fast {
+	struct kvmnet_fast_port *ports;
+	int nports;
+	struct kvmnet_fast_range *pio;
+	int npio;
+	struct kvmnet_fast_range *mmio;
+	int nmmio;
+	struct kvmnet_fast_hit *hits;
+	int nhits;                        /* a power of two */
+};
+
+/*
+ * KVM_RUN until an exit neither the fast ports nor the fast ranges absorb, and decode that
+ * exit as kvmnet_vcpu_run() does (returns 0; exit->served set if a range's handler did it
+ * and asked for Python); 1 when *stop was found set after an absorbed exit (nothing to
+ * dispatch); -EINTR when kicked.
  */
 long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
-		      struct kvmnet_fast_port *fast, int nfast, volatile int *stop);
+		      struct kvmnet_fast *fast, volatile int *stop);
+
+/*
+ * One access through ranges, as the loop makes it (for tests and for Python callers that
+ * want the C path): KVMNET_FAST_* as the handler returned, PYTHON where no range has addr.
+ */
+int kvmnet_fast_access(struct kvmnet_fast_range *ranges, int nranges, unsigned long long addr,
+		       unsigned char *data, unsigned int size, int is_write);
 
 /* KVM_GET_SUPPORTED_CPUID on kvm_fd, then KVM_SET_CPUID2 of all of it on vcpu_fd. */
 long kvmnet_set_supported_cpuid(int kvm_fd, int vcpu_fd);

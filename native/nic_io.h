@@ -81,6 +81,13 @@ void nic_unlock(struct nic_core *core);
 int nic_kick(struct nic_core *core);
 
 /*
+ * The guest returned receive buffers (RDT, CAPR); under the lock. Wakes nic_run only if it
+ * holds a frame for want of room: otherwise it is not waiting for room, and the next frame
+ * it reads (under the same lock) finds the room by itself. 0 or -errno.
+ */
+int nic_rx_room(struct nic_core *core);
+
+/*
  * The device thread's body: wait on the backend and the wake eventfd, and deliver frames
  * with the model's rx_frame, until stopping (NIC_RUN_STOP) or until Python must act
  * (NIC_RUN_ATTENTION). Called without the lock; takes it while it works.

@@ -78,6 +78,7 @@
 #define RTL8139_TSD_TUN 0x00004000
 #define RTL8139_TSD_TOK 0x00008000
 #define RTL8139_TSD_TABT 0x40000000
+#define RTL8139_TSD_WRITABLE 0x003F3FFF /* ERTXTH, OWN, SIZE; writing clears the status bits */
 
 #define RTL8139_RCR_AAP 0x0001
 #define RTL8139_RCR_APM 0x0002
@@ -131,6 +132,20 @@ void rtl8139_update_irq(struct rtl8139 *r);
 
 /* Does RCR's filter take this frame? The record's status bits (BAR/PAM/MAR) if so, else 0. */
 int rtl8139_rx_accept(struct rtl8139 *r, const uint8_t *frame, size_t len);
+
+/* TSAD (0x60): TOK (bits 15:12), TUN (11:8), TABT (7:4) and OWN (3:0) of the four slots. */
+uint16_t rtl8139_tx_summary(const struct rtl8139 *r);
+
+/*
+ * The registers a driver touches per frame or per batch, answered in the vCPU's run loop
+ * (kvmnet_native.h, kvmnet_fast_handler; opaque is the struct rtl8139), for both BARs:
+ * TSD0-3 (dword reads and writes: a write hands the slot over and may transmit), CAPR
+ * (word; a write wakes the device thread), CBR, TSAD (word reads), ISR (word; write 1 to
+ * clear), IMR (word), CR (byte reads, with BUFE), with the same effects as rtl8139.py's;
+ * every other access goes to Python. Under the core's lock, as Python's are.
+ */
+int rtl8139_fast_access(void *opaque, unsigned long long offset, unsigned char *data,
+			unsigned int size, int is_write);
 /* cffi: end */
 
 #endif

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from kvmnet import guest_image
+from kvmnet.runners import QemuRunner
 from suite_runner import expect
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
@@ -125,3 +127,18 @@ def test_guest_pair_check_fails_when_a_model_loses_frames(suite, no_netns_left, 
     expect(suite.run(*ids, plugins=[PLUGIN]), passed=1)
     broken = suite.run(*ids, plugins=[PLUGIN], env={"KVMNET_TEST_NIC_FAULTS": "lose_descriptor"})
     expect(broken, failed=1)
+
+
+@pytest.mark.parametrize("runner", ["builtin", "qemu"])
+def test_jumbo_refusal_check_fails_when_the_guest_driver_takes_mtu_9000(suite, no_netns_left,
+                                                                       runner):
+    """The jumbo check's rtl8139 branch (the MTU is refused) fails against a guest whose
+    rtl8139 driver accepts MTU 9000 (guest image fault switch RTL8139_JUMBO)."""
+    if runner == "qemu" and QemuRunner.missing():
+        pytest.skip(QemuRunner.missing())
+    ids = [f"{suite.path(DELIVERY)}::{JUMBO.replace('builtin', runner).format(model='rtl8139')}"]
+    expect(suite.run(*ids), passed=1)
+    faulty = guest_image.build(faults=["RTL8139_JUMBO"])
+    broken = suite.run(*ids, f"--kvmnet-guest-image={faulty}")
+    expect(broken, failed=1)
+    assert "DID NOT RAISE" in broken.stdout.str(), "the check failed for another reason"

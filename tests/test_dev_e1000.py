@@ -25,13 +25,14 @@ class Driver:
 
     def __init__(self, rig):
         self.rig, self.dev, self.mem = rig, rig.dev, rig.memory
+        self.regs = rig.regs  # BAR0 as the driver reaches it (test_dev_nic.Rig)
         self.tx_n = self.rx_n = 0
 
     def r(self, reg):
-        return int.from_bytes(self.dev.read(reg, 4), "little")
+        return int.from_bytes(self.regs.read(reg, 4), "little")
 
     def w(self, reg, value):
-        self.dev.write(reg, (value & 0xFFFF_FFFF).to_bytes(4, "little"))
+        self.regs.write(reg, (value & 0xFFFF_FFFF).to_bytes(4, "little"))
 
     # -- probe -----------------------------------------------------------------------
     def reset(self):
@@ -168,9 +169,10 @@ class Driver:
                | L.E1000_ICR_RXSEQ | L.E1000_ICR_LSC)
 
 
-@pytest.fixture
-def rig():
-    r = Rig(E1000)
+@pytest.fixture(params=["python", "c"])
+def rig(request):
+    """The device, its registers reached through Python or through the run loop's C path."""
+    r = Rig(E1000, path=request.param)
     yield r
     r.close()
 

@@ -28,6 +28,11 @@ IPv6 as Linux's e1000_tso asks for it), VLE tag insertion with CTRL.VME, PSP pad
 bytes, DD written back when RS (or RPS) is set, TXDW and TXQE. A backend that is full holds
 TX (TDH stays) until it has room again.
 
+The registers a driver touches per frame or batch (32-bit STATUS, ICR, IMS, RDH/RDT,
+TDH/TDT; through BAR0 or IODATA) are answered in the vCPU's run loop by native/e1000.c's
+fast handler, with the effects described here, under the same lock; everything else comes
+here.
+
 Fault switches (device.faults, test only): filter_bug, lose_descriptor, corrupt_rx, as in
 kvmnet.devices.nic.
 
@@ -70,8 +75,7 @@ PHY_RESET_VALUES = {
 PHY_READ_ONLY = {MII_BMSR, MII_PHYSID1, MII_PHYSID2, MII_LPA, MII_EXPANSION, MII_STAT1000,
                  MII_ESTATUS, M88_PHY_SPEC_STATUS}
 
-STATUS = (lib.E1000_STATUS_FD | lib.E1000_STATUS_LU | lib.E1000_STATUS_SPEED_1000
-          | lib.E1000_STATUS_ASDV_1000)
+STATUS = lib.E1000_STATUS_LINK_UP  # FD, LU, SPEED_1000, ASDV_1000
 EECD_WRITABLE = (lib.E1000_EECD_SK | lib.E1000_EECD_CS | lib.E1000_EECD_DI
                  | lib.E1000_EECD_FWE_MASK | lib.E1000_EECD_REQ)
 
@@ -136,11 +140,24 @@ def eeprom_image(mac):
 
 
 class IoWindow:
-    """BAR1: IOADDR (offset 0) selects a register, IODATA (offset 4) reads or writes it."""
+    """BAR1: IOADDR (offset 0) selects a register, IODATA (offset 4) reads or writes it.
+    IOADDR lives in the C state, where the fast path (native/e1000.h) reads it too."""
 
-    def __init__(self, nic):
-        self._nic = nic
-        self.ioaddr = 0
+    def __init__(self, nic, state):
+        self._nic, self._e = nic, state
+        self.fast_handler = (ffi.cast("kvmnet_fast_handler *", ffi.addressof(lib, "e1000_fast_io")),
+                             ffi.cast("void *", state))
+
+    @property
+    def ioaddr(self):
+        return self._e.ioaddr
+
+    @ioaddr.setter
+    def ioaddr(self, value):
+        self._e.ioaddr = value
+
+    def fast_attend(self):
+        self._nic.fast_attend()
 
     def read(self, offset, size):
         if offset < 4:
@@ -164,7 +181,11 @@ class E1000(Nic):
     def __init__(self, mac, backend, faults=()):
         state = ffi.new("struct e1000 *")
         check(lib.e1000_init(state, backend.fd, backend.vnet_hdr_size), "e1000_init")
-        self.io = IoWindow(self)
+        self.io = IoWindow(self, state)
+        # The per-frame registers are answered in the vCPU's run loop (native/e1000.h).
+        self.fast_handler = (
+            ffi.cast("kvmnet_fast_handler *", ffi.addressof(lib, "e1000_fast_mmio")),
+            ffi.cast("void *", state))
         super().__init__(mac, backend, faults, state=state, core=ffi.addressof(state, "core"),
                          vendor=0x8086, device=E1000_DEV_ID_82540EM, class_code=0x020000,
                          revision=0x03, interrupt_pin=1,
@@ -296,7 +317,7 @@ class E1000(Nic):
             lib.e1000_tx(e)
         elif reg == lib.E1000_RDT:
             e.rdt = value & 0xFFFF
-            self.kick()  # the guest returned buffers
+            check(lib.nic_rx_room(self.core), "eventfd write")  # the guest returned buffers
         elif reg == lib.E1000_TDT:
             e.tdt = value & 0xFFFF
             lib.e1000_tx(e)

@@ -17,6 +17,9 @@ the device thread while it delivers frames). The base class gives:
     kick()         wake the device thread: the guest returned buffers
     update_irq()   put the level the model's C code wants on the line (call under the lock
                    as update_irq_locked() after a register access that may change it)
+    fast_handler   (C handler, state) for the registers the vCPU's run loop answers itself
+                   (models set it; kvmnet/vmm/bus.py), and fast_attend() when one of those
+                   changed the interrupt level
 
 Eeprom93C46 is the serial EEPROM both e1000 (EECD) and rtl8139 (9346CR) bit-bang.
 
@@ -232,6 +235,12 @@ class Nic(PciDevice):
     def update_irq(self):
         with self.lock:
             self.update_irq_locked()
+
+    def fast_attend(self):
+        """The vCPU's run loop answered a register access in the model's C handler, which
+        changed the interrupt level (kvmnet/vmm/bus.py): put it on the line."""
+        if not self.closed:
+            self.update_irq()
 
     def update_irq_locked(self):
         level = self.core.irq_level

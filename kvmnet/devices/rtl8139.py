@@ -26,6 +26,10 @@ offset; an access covering part of a register changes only those bytes.
                CONFIG0/1/3/4/5, MSR and BMSR (link up, 100 Mb/s full duplex), BMCR, ANAR,
                ANLPAR, ANER (8139too's MII view)
 
+The registers a driver touches per frame or batch (TSD0-3, CAPR, CBR, TSAD, ISR, IMR, CR
+reads) are answered in the vCPU's run loop by native/rtl8139.c's fast handler, with the
+effects described here, under the same lock; everything else comes here.
+
 Fault switches (device.faults, test only): filter_bug, lose_descriptor (one transmit slot in
 100 completes with TOK unsent), corrupt_rx, as in kvmnet.devices.nic.
 
@@ -45,7 +49,7 @@ RTL8139_VENDOR, RTL8139_DEVICE, RTL8139_REVISION = 0x10EC, 0x8139, 0x10
 HWVERID_RTL8139C = 0x7400_0000  # TCR bits 30:26, 23:22 (8139too: HW_REVID(1,1,1,0,1,0,0))
 TCR_WRITABLE = 0x0307_07F1
 RCR_WRITABLE = 0x0F03_FFBF   # bit 6 (9356SEL) reads 0: a 93C46
-TSD_WRITABLE = 0x003F_3FFF   # ERTXTH, OWN, SIZE; writing clears the status bits
+TSD_WRITABLE = lib.RTL8139_TSD_WRITABLE  # ERTXTH, OWN, SIZE; writing clears the status bits
 EEM_NORMAL, EEM_AUTOLOAD, EEM_PROGRAM, EEM_CONFIG_WRITE = 0, 1, 2, 3
 EE_CS, EE_SK, EE_DI, EE_DO = 0x08, 0x04, 0x02, 0x01
 CONFIG1_IOMAP, CONFIG1_MEMMAP = 0x04, 0x08
@@ -115,6 +119,10 @@ class Rtl8139(Nic):
         struct.pack_into("<HH", self.config, SUBSYSTEM_VENDOR_ID, RTL8139_VENDOR, RTL8139_DEVICE)
         self.config[0x3E], self.config[0x3F] = 0x20, 0x40  # MIN_GNT, MAX_LAT
         self.r = state
+        # The per-frame registers are answered in the vCPU's run loop (native/rtl8139.h).
+        self.fast_handler = (
+            ffi.cast("kvmnet_fast_handler *", ffi.addressof(lib, "rtl8139_fast_access")),
+            ffi.cast("void *", state))
         self.eeprom = Eeprom93C46(eeprom_image(self.mac))
         self.unknown_registers = Counter()  # offset -> accesses to bytes that are no register
         with self.lock:
@@ -183,7 +191,7 @@ class Rtl8139(Nic):
             do = self.eeprom.do if self._eem == EEM_PROGRAM else 0
             return self._eem << 6 | self._ee_pins | (EE_DO if do else 0)
         if name == "tsad":
-            return self._tx_summary()
+            return lib.rtl8139_tx_summary(r)
         if name == "anar":
             return self._regs["anar"]
         raise AssertionError(name)
@@ -215,7 +223,7 @@ class Rtl8139(Nic):
             r.rbstart = value
         elif name == "capr":
             r.capr = value
-            self.kick()  # the driver made room
+            check(lib.nic_rx_room(self.core), "eventfd write")  # the driver made room
         elif name == "imr":
             r.imr = value & lib.RTL8139_ISR_ALL
         elif name == "isr":
@@ -260,16 +268,6 @@ class Rtl8139(Nic):
         """What the chip loads from the EEPROM: the MAC into IDR0-5."""
         mac = struct.pack("<3H", *self.eeprom.words[7:10])
         self.r.idr = list(mac)
-
-    def _tx_summary(self):
-        """TSAD (0x60): TOK, TUN, TABT and OWN of the four slots."""
-        summary = 0
-        for i, tsd in enumerate(self.r.tsd):
-            summary |= (bool(tsd & lib.RTL8139_TSD_TOK) << (12 + i)
-                        | bool(tsd & lib.RTL8139_TSD_TUN) << (8 + i)
-                        | bool(tsd & lib.RTL8139_TSD_TABT) << (4 + i)
-                        | bool(tsd & lib.RTL8139_TSD_OWN) << i)
-        return summary
 
     def _soft_reset(self):
         """CR.RST: transmitter and receiver off, pointers and interrupts back to their

@@ -83,6 +83,7 @@ class Machine:
         self.vcpus = []
         for index in range(vcpus):
             self.vcpus.append(Vcpu(kvm, self.vm, index))
+            self.vcpus[-1].set_fast_ranges(self.pio.fast, self.mmio.fast)
             self._stack.callback(self.vcpus[-1].close)
         self.vcpu = self.vcpus[0]
         self.vcpu.set_fast_ports(self._fast)

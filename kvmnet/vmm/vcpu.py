@@ -1,7 +1,8 @@
 """A vCPU: its kvm_run mapping, its CPUID, the multiboot entry state, and its exit loop.
 
 The loop runs in C (native kvmnet_vcpu_loop) and comes back to Python only for exits that
-need a device model; the fast ports it answers itself are counted all the same.
+need a device model in Python; the fast ports and the buses' fast ranges (device registers
+whose C handlers answer in the loop) it answers itself are counted all the same.
 """
 
 import errno
@@ -14,6 +15,7 @@ from kvmnet.syscall import check, constants, ffi, ioctl, lib
 
 EXIT_NAMES = {v: n for n, v in constants("KVM_EXIT_").items() if not n.startswith("KVM_EXIT_IO_")}
 CR0_PE, CR0_ET = 0x1, 0x10
+HIT_SLOTS = 256  # addresses answered in C that one vCPU counts (more go through Python)
 
 
 class GuestCrashed(RuntimeError):
@@ -31,22 +33,44 @@ class Vcpu:
         self.run = ffi.cast("struct kvm_run *", self._run_view)
         self._exit = ffi.new("struct kvmnet_exit *")
         self._exits = Counter()  # (exit name, port or address) -> count
-        self._fast = ffi.new("struct kvmnet_fast_port[]", 0)
+        self._ports = ffi.new("struct kvmnet_fast_port[]", 0)
+        self._hits = ffi.new("struct kvmnet_fast_hit[]", HIT_SLOTS)
+        self._fast = ffi.new("struct kvmnet_fast *", {"ports": self._ports,
+                                                       "hits": self._hits, "nhits": HIT_SLOTS})
+        self._fast_keep = []  # the arrays _fast points to, kept alive
         self._stop = ffi.new("int *")
         self.thread_id = None
 
     def set_fast_ports(self, fast):
         """The kvmnet_fast_port table (a cffi array the caller keeps) this vCPU's loop uses."""
-        self._fast = fast
+        self._ports = fast
+        self._fast.ports, self._fast.nports = fast, len(fast)
+
+    def set_fast_ranges(self, pio, mmio):
+        """The buses' kvmnet_fast_range tables (kvmnet.vmm.bus.Bus.fast) the loop answers."""
+        self._fast_keep = [pio, mmio]
+        self._fast.pio, self._fast.npio = pio, len(pio)
+        self._fast.mmio, self._fast.nmmio = mmio, len(mmio)
 
     @property
     def exits(self):
-        """(exit name, port or address) -> count, the fast ports' included."""
+        """(exit name, port or address) -> count, those answered in C included."""
         exits = Counter(self._exits)
-        for f in self._fast:
+        for f in self._ports:
             if f.hits:
                 exits["IO", f.port] += f.hits
+        for h in self._hits:
+            if h.hits:
+                addr = h.key & ~(lib.KVMNET_HIT_USED | lib.KVMNET_HIT_MMIO)
+                exits["MMIO" if h.key & lib.KVMNET_HIT_MMIO else "IO", addr] += h.hits
         return exits
+
+    @property
+    def exits_in_c(self):
+        """(exit name, port or address) -> count of the exits the fast ranges answered."""
+        return Counter({("MMIO" if h.key & lib.KVMNET_HIT_MMIO else "IO",
+                         h.key & ~(lib.KVMNET_HIT_USED | lib.KVMNET_HIT_MMIO)): h.hits
+                        for h in self._hits if h.hits})
 
     def request_stop(self):
         """The loop ends at its next exit (kick() to make that exit happen now)."""
@@ -77,14 +101,16 @@ class Vcpu:
         self.thread_id = threading.get_ident()
         exit, fast, stop = self._exit, self._fast, self._stop
         while not stop[0]:
-            ret = lib.kvmnet_vcpu_loop(self.fd, self.run, exit, fast, len(fast), stop)
+            ret = lib.kvmnet_vcpu_loop(self.fd, self.run, exit, fast, stop)
             if ret == -errno.EINTR:
                 self.run.immediate_exit = 0
                 continue
             if check(ret, "KVM_RUN") == 1:
-                continue  # stopped after exits the fast ports absorbed
+                continue  # stopped after exits answered in C
             reason = exit.reason
-            if reason == lib.KVM_EXIT_IO:
+            if exit.served:  # answered in C (and counted there); the device wants Python
+                (pio if reason == lib.KVM_EXIT_IO else mmio).attend(exit.addr)
+            elif reason == lib.KVM_EXIT_IO:
                 self._exits["IO", exit.addr] += 1
                 self._io(pio, exit)
             elif reason == lib.KVM_EXIT_MMIO:
