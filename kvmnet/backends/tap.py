@@ -14,6 +14,29 @@ from kvmnet.syscall import lib
 VNET_HDR_SIZES = (10, 12)
 
 
+def flags_for(vnet_hdr_size):
+    """The IFF_* flags of a queue with that vnet header size (0: none); ValueError for a
+    size no virtio-net device uses."""
+    if vnet_hdr_size and vnet_hdr_size not in VNET_HDR_SIZES:
+        raise ValueError(f"vnet header size {vnet_hdr_size}: a queue takes 0 or "
+                         f"{VNET_HDR_SIZES}")
+    return lib.IFF_TAP | lib.IFF_NO_PI | (lib.IFF_VNET_HDR if vnet_hdr_size else 0)
+
+
+def queue_flags(vnet_hdr_size, fd, set_flags=None):
+    """Finish opening queue fd: set_flags(fd, flags) if given, then the vnet header size;
+    the fd is closed if that fails. Returns fd."""
+    try:
+        if set_flags is not None:
+            set_flags(fd, flags_for(vnet_hdr_size))
+        if vnet_hdr_size:
+            tun.set_vnet_hdr_size(fd, vnet_hdr_size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class TapBackend:
     """One queue of tap `name` in `netns`; vnet_hdr_size 0 (none), 10 or 12."""
 
@@ -26,18 +49,9 @@ class TapBackend:
     @classmethod
     def open(cls, netns, name, vnet_hdr_size=0):
         """Open (creating) tap `name` in netns with IFF_TAP|IFF_NO_PI (|IFF_VNET_HDR)."""
-        if vnet_hdr_size and vnet_hdr_size not in VNET_HDR_SIZES:
-            raise ValueError(f"vnet header size {vnet_hdr_size}: a tap takes 0 or "
-                             f"{VNET_HDR_SIZES}")
-        flags = lib.IFF_TAP | lib.IFF_NO_PI | (lib.IFF_VNET_HDR if vnet_hdr_size else 0)
-        fd = netns.call(tun.open_tap, name, flags)
-        try:
-            if vnet_hdr_size:
-                tun.set_vnet_hdr_size(fd, vnet_hdr_size)
-        except BaseException:
-            os.close(fd)
-            raise
-        return cls(fd, name, netns, vnet_hdr_size)
+        return cls(queue_flags(vnet_hdr_size, netns.call(tun.open_tap, name,
+                                                      flags_for(vnet_hdr_size))),
+                   name, netns, vnet_hdr_size)
 
     def fileno(self):
         return self.fd

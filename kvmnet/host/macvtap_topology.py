@@ -18,8 +18,7 @@ import struct
 
 from kvmnet.backends.macvtap import MacvtapBackend
 from kvmnet.host import links, macvtap
-from kvmnet.host.netns import Netns
-from kvmnet.host.topology import MAX_MTU, MIN_MTU, QUIET, PEER_IFNAME
+from kvmnet.host.topology import MAX_MTU, MIN_MTU, PEER_IFNAME, ScratchTopology
 
 LOWER, UPLINK, SWITCH, SWITCH_PORT = "nic0", "uplink", "sw0", "swp0"
 # netdevice(7): add or remove a link-layer multicast address in a device's filter.
@@ -31,7 +30,7 @@ def macvtap_name(port):
     return f"mvtap{port}"
 
 
-class MacvtapTopology:
+class MacvtapTopology(ScratchTopology):
     """Macvtaps on a lower device, a switch and a peer, built by create() and removed by
     close() (or `with`).
 
@@ -44,9 +43,8 @@ class MacvtapTopology:
     """
 
     def __init__(self, mode, macs, hairpin):
+        super().__init__()
         self.mode, self.macs, self.hairpin = mode, list(macs), hairpin
-        self.netns = self.peer_netns = None
-        self.taps = []
         self.mtu = None
         self.lower, self.uplink, self.peer_ifname = LOWER, UPLINK, PEER_IFNAME
         self.host_mac = self.peer_mac = None
@@ -75,11 +73,7 @@ class MacvtapTopology:
 
     def _build(self, tag, hdrs, mtu, timeout):
         self.mtu = mtu
-        self.netns = Netns.create(tag)
-        self.peer_netns = Netns.create(tag)
-        for ns in (self.netns, self.peer_netns):
-            for key, value in QUIET.items():
-                ns.sysctl(key, value)
+        self._make_namespaces(tag)
         self._build_switch(mtu)
         with self.netns.ipr() as ipr:
             lower = ipr.link_lookup(ifname=LOWER)[0]
@@ -140,20 +134,6 @@ class MacvtapTopology:
             index = ipr.link_lookup(ifname=macvtap_name(port))[0]
             for flags in (IFF_ALLMULTI, 0):
                 ipr.link("set", index=index, flags=flags, mask=IFF_ALLMULTI)
-
-    def close(self):
-        """Close the macvtap queues, then remove both namespaces. Idempotent."""
-        for tap in self.taps:
-            tap.close()
-        for ns in (self.netns, self.peer_netns):
-            if ns is not None:
-                ns.remove()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         where = self.netns.name if self.netns else "unbuilt"

@@ -31,7 +31,40 @@ def tap_name(port):
     return f"tap{port}"
 
 
-class BridgeTopology:
+class ScratchTopology:
+    """What every topology shares: a namespace holding the guests' queues (`taps`) and a
+    peer namespace, both made quiet, removed by close() (or `with`)."""
+
+    def __init__(self):
+        self.netns = self.peer_netns = None
+        self.taps = []
+
+    def _make_namespaces(self, tag):
+        self.netns = Netns.create(tag)
+        self.peer_netns = Netns.create(tag)
+        for ns in (self.netns, self.peer_netns):
+            for key, value in QUIET.items():
+                ns.sysctl(key, value)
+
+    def close(self):
+        """Close the queues, then remove both namespaces (their links go with them).
+
+        Queues first: an open tap fd would keep its namespace alive, unnamed. Idempotent.
+        """
+        for tap in self.taps:
+            tap.close()
+        for ns in (self.netns, self.peer_netns):
+            if ns is not None:
+                ns.remove()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class BridgeTopology(ScratchTopology):
     """Bridge, taps and peer, built by create() and removed by close() (or `with`).
 
     netns        the bridge's Netns;  peer_netns  the peer's Netns
@@ -41,8 +74,7 @@ class BridgeTopology:
     """
 
     def __init__(self):
-        self.netns = self.peer_netns = None
-        self.taps = []
+        super().__init__()
         self.mtu = None
         self.peer_ifname = PEER_IFNAME
         self.peer_mac = None
@@ -67,11 +99,7 @@ class BridgeTopology:
 
     def _build(self, tag, hdrs, mtu, timeout):
         self.mtu = mtu
-        self.netns = Netns.create(tag)
-        self.peer_netns = Netns.create(tag)
-        for ns in (self.netns, self.peer_netns):
-            for key, value in QUIET.items():
-                ns.sysctl(key, value)
+        self._make_namespaces(tag)
         for port, hdr in enumerate(hdrs):
             self.taps.append(TapBackend.open(self.netns, tap_name(port), hdr))
         ports = [tap.name for tap in self.taps] + [BRIDGE_VETH]
@@ -100,23 +128,6 @@ class BridgeTopology:
     @property
     def bridge_veth(self):
         return BRIDGE_VETH
-
-    def close(self):
-        """Close the taps, then remove both namespaces (their links go with them).
-
-        Taps first: an open tap fd would keep its namespace alive, unnamed. Idempotent.
-        """
-        for tap in self.taps:
-            tap.close()
-        for ns in (self.netns, self.peer_netns):
-            if ns is not None:
-                ns.remove()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         where = self.netns.name if self.netns else "unbuilt"
