@@ -10,14 +10,13 @@ the guest bounces back. Medians of --runs; the machine is noisy, so read the rat
 
 import argparse
 import statistics
-import time
 
 from kvmnet.guest_image import build
 from kvmnet.host.macvtap_topology import MacvtapTopology
 from kvmnet.host.topology import BridgeTopology
 from kvmnet.peer.bulk import Peer
-from kvmnet.peer.latency import round_trips
-from kvmnet.peer.streams import guest_to_peer, peer_to_guest, perfect
+from kvmnet.peer.latency import bounced_round_trip
+from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
 from kvmnet.runners import RUNNERS, QemuRunner
 from kvmnet.runners.nics import MODELS, Nic, NicGuest
 
@@ -29,15 +28,6 @@ TOPOLOGIES = {
 }
 
 
-def rate(stream, subject, peer, count):
-    start = time.perf_counter()
-    verdict = stream(subject, peer, count, SIZE)
-    seconds = time.perf_counter() - start
-    if not (verdict.ok if stream is guest_to_peer else perfect(verdict, count)):
-        raise RuntimeError(f"{subject.model} {stream.__name__}: {verdict}")
-    return count / seconds
-
-
 def measure_one(runner, model, topology, image, count, runs):
     """{'guest->peer': frames/s, 'peer->guest': frames/s, 'rtt': seconds}, medians."""
     hdr = 12 if model.startswith("virtio") else 0
@@ -46,17 +36,12 @@ def measure_one(runner, model, topology, image, count, runs):
         with runner.start(image, nics=[Nic(model, GUEST_MAC, topo.taps[0])]) as guest:
             guest.channel.wait_hello(30)
             subject = NicGuest(guest, model, GUEST_MAC)
-            out = {name: statistics.median(rate(stream, subject, peer, count)
+            out = {name: statistics.median(verified_rate(stream, subject, peer, count, SIZE)
                                            for _ in range(runs))
                    for name, stream in (("guest->peer", guest_to_peer),
                                         ("peer->guest", peer_to_guest))}
-            rtts = []
-            for _ in range(runs):
-                bouncing = subject.begin(f"bounce {subject.index} {ROUND_TRIPS}")
-                rtts.append(statistics.median(round_trips(peer, GUEST_MAC, ROUND_TRIPS,
-                                                          RTT_SIZE)))
-                bouncing.result(10)
-            out["rtt"] = statistics.median(rtts)
+            out["rtt"] = statistics.median(bounced_round_trip(subject, peer, ROUND_TRIPS,
+                                                              RTT_SIZE) for _ in range(runs))
     return out
 
 

@@ -12,14 +12,13 @@ the same run, is the reference: no userspace backend on this host can beat it.
 
 import argparse
 import statistics
-import time
 
 from kvmnet.guest_image import build
 from kvmnet.host.topology import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.peer.ceiling import measure
 from kvmnet.runners import RUNNERS, QemuRunner
-from kvmnet.peer.streams import guest_to_peer, peer_to_guest, perfect
+from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
 from kvmnet.runners.nics import MODELS, Nic, NicGuest
 
 SIZES = (64, 1514)
@@ -29,17 +28,6 @@ GUEST_MAC = "02:6b:76:00:00:01"
 def exits(guest):
     vcpu = getattr(guest, "exits", None)
     return sum(vcpu.values()) if vcpu is not None else None
-
-
-def timed(stream, subject, peer, count, size):
-    """Seconds a verified stream of count frames took; raises if any frame went wrong."""
-    start = time.perf_counter()
-    verdict = stream(subject, peer, count, size)
-    seconds = time.perf_counter() - start
-    ok = verdict.ok if stream is guest_to_peer else perfect(verdict, count)
-    if not ok:
-        raise RuntimeError(f"{subject.model} {stream.__name__} at {size} B: {verdict}")
-    return seconds
 
 
 def measure_round(runner, model, image, count, rates, per_frame):
@@ -55,8 +43,8 @@ def measure_round(runner, model, image, count, rates, per_frame):
                                       ("peer->guest", peer_to_guest)):
                 for size in SIZES:
                     before = exits(guest)
-                    seconds = timed(stream, subject, peer, count, size)
-                    rates.setdefault((direction, size), []).append(count / seconds)
+                    rates.setdefault((direction, size), []).append(
+                        verified_rate(stream, subject, peer, count, size))
                     if before is not None:
                         per_frame.setdefault((direction, size), []).append(
                             (exits(guest) - before) / count)

@@ -15,7 +15,6 @@ busy-polls one of the host's cores, which the guest then does not have.
 import argparse
 import statistics
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -23,8 +22,8 @@ from kvmnet.backends.vhost import VhostNetBackend, VhostUserBackend, vhost_net_p
 from kvmnet.guest_image import build
 from kvmnet.host.topology import BridgeTopology
 from kvmnet.peer.bulk import Peer
-from kvmnet.peer.latency import round_trips
-from kvmnet.peer.streams import guest_to_peer, peer_to_guest, perfect
+from kvmnet.peer.latency import bounced_round_trip
+from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
 from kvmnet.runners import BuiltinRunner, QemuRunner
 from kvmnet.runners.nics import Nic, NicGuest
 from kvmnet.vhost import testpmd
@@ -68,21 +67,11 @@ def measure(runner, path, frames, size, runs, workdir):
         subject = NicGuest(guest, model, MAC)
         out, before = {}, exits(guest)
         for name, stream in (("guest->peer", guest_to_peer), ("peer->guest", peer_to_guest)):
-            rates = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                verdict = stream(subject, peer, frames, size)
-                rates.append(frames / (time.perf_counter() - start))
-                if not (verdict.ok if stream is guest_to_peer else perfect(verdict, frames)):
-                    raise RuntimeError(f"{path} {name}: {verdict}")
-            out[name] = statistics.median(rates)
+            out[name] = statistics.median(verified_rate(stream, subject, peer, frames, size)
+                                          for _ in range(runs))
         out["exits"] = (exits(guest) - before) / (2 * frames * runs) if before is not None else None
-        rtts = []
-        for _ in range(runs):
-            bouncing = subject.begin(f"bounce 0 {ROUND_TRIPS}")
-            rtts.append(statistics.median(round_trips(peer, MAC, ROUND_TRIPS, RTT_SIZE)))
-            bouncing.result(10)
-        out["rtt"] = statistics.median(rtts)
+        out["rtt"] = statistics.median(bounced_round_trip(subject, peer, ROUND_TRIPS, RTT_SIZE)
+                                       for _ in range(runs))
     return out
 
 

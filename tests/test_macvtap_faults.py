@@ -31,14 +31,25 @@ CASES = [
                                                                           model="{model}"),
       f"test_passthru_guest_may_change_its_mac{ONE_GUEST}".format(mode="passthru",
                                                                  model="{model}"),
+      f"test_multicast_needs_the_macvtap_filter_opened{ONE_GUEST}".format(mode="bridge",
+                                                                         model="{model}"),
+      f"test_a_group_closed_again_stops_arriving{ONE_GUEST}".format(mode="bridge",
+                                                                   model="{model}"),
+      f"test_a_guest_whose_mac_is_not_its_macvtaps_is_cut_off{ONE_GUEST}".format(
+          mode="bridge", model="{model}"),
       f"test_bridge_mode_delivers_between_guests_inside_the_host{PAIR}",
       f"test_vepa_mode_sends_guest_to_guest_frames_out_to_the_switch{PAIR}",
-      f"test_private_mode_never_delivers_between_guests{PAIR}"], "mode"),
+      f"test_vepa_mode_delivers_between_guests_through_a_hairpin_switch{PAIR}",
+      f"test_private_mode_never_delivers_between_guests{PAIR}",
+      f"test_private_mode_isolates_guests_even_through_a_hairpin_switch{PAIR}",
+      "test_passthru_takes_one_macvtap_per_lower_device"], "mode"),
     ("lower device down", "lower_down",
      [f"test_frames_to_the_guest_mac_reach_the_guest{ONE_GUEST}".format(mode="bridge",
                                                                        model="{model}"),
       f"test_guest_frames_reach_the_network{ONE_GUEST}".format(mode="passthru", model="{model}"),
-      f"test_broadcast_reaches_the_guest{ONE_GUEST}".format(mode="vepa", model="{model}")],
+      f"test_broadcast_reaches_the_guest{ONE_GUEST}".format(mode="vepa", model="{model}"),
+      f"test_in_bridge_mode_the_host_cannot_reach_its_guest{ONE_GUEST}".format(
+          mode="bridge", model="{model}")],
      "lost"),
 ]
 
@@ -49,12 +60,15 @@ def test_macvtap_check_fails_when_the_topology_is_misbuilt(suite, no_netns_left,
                                                           fault, checks, phrase):
     ids = [f"{suite.path(SUITE)}::{name.format(model=model)}" for name in checks]
     clean = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN])
-    expect(clean, passed=len(ids))
+    # Known Linux behaviours are XFAIL here (recognised by their signature), a pass elsewhere.
+    expect(clean, passed=len(ids) - clean.parseoutcomes().get("xfailed", 0))
     env = {"KVMNET_TEST_MACVTAP_FAULT": fault}
     broken = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN], env=env)
     expect(broken, failed=len(ids))
     assert phrase in broken.stdout.str(), f"{what}: the failure does not say {phrase!r}"
     for name, attached in failed_tests_evidence(broken.allure_dir).items():
+        if "[" not in name:  # a check of the kernel alone: no guest, no peer
+            continue
         two_guests = name.endswith(PAIR.format(model=model))  # no peer to capture
         wanted = EVIDENCE - {"peer capture (pcap)"} if two_guests else EVIDENCE
         assert wanted <= attached, f"{name} attached only {sorted(attached)}"

@@ -18,7 +18,7 @@ import struct
 
 from kvmnet.backends.macvtap import MacvtapBackend
 from kvmnet.host import links, macvtap
-from kvmnet.host.topology import MAX_MTU, MIN_MTU, PEER_IFNAME, ScratchTopology
+from kvmnet.host.topology import PEER_IFNAME, ScratchTopology
 
 LOWER, UPLINK, SWITCH, SWITCH_PORT = "nic0", "uplink", "sw0", "swp0"
 # netdevice(7): add or remove a link-layer multicast address in a device's filter.
@@ -56,20 +56,11 @@ class MacvtapTopology(ScratchTopology):
         size of every queue (0, 10, 12) or a sequence, one per macvtap. Everything built so
         far is removed if building fails (the kernel refusing a macvtap, say) or is
         interrupted."""
-        hdrs = list(vnet_hdr) if isinstance(vnet_hdr, (list, tuple)) else [vnet_hdr] * len(macs)
-        if len(hdrs) != len(macs) or not macs:
-            raise ValueError(f"{len(macs)} macvtaps with vnet header sizes {hdrs}")
         if mode not in macvtap.MODES:
             raise ValueError(f"macvtap mode {mode!r}: the kernel knows {', '.join(macvtap.MODES)}")
-        if not MIN_MTU <= mtu <= MAX_MTU:
-            raise ValueError(f"MTU {mtu} outside {MIN_MTU}..{MAX_MTU}")
         topo = cls(mode, macs, hairpin)
-        try:
-            topo._build(tag, hdrs, mtu, timeout)
-        except BaseException:
-            topo.close()
-            raise
-        return topo
+        return cls._create(topo, len(macs), vnet_hdr, mtu,
+                           lambda hdrs, mtu: topo._build(tag, hdrs, mtu, timeout))
 
     def _build(self, tag, hdrs, mtu, timeout):
         self.mtu = mtu

@@ -39,6 +39,23 @@ class ScratchTopology:
         self.netns = self.peer_netns = None
         self.taps = []
 
+    @classmethod
+    def _create(cls, topo, queues, vnet_hdr, mtu, build):
+        """topo built by build(hdrs, mtu), after checking the arguments every topology
+        takes: vnet_hdr, one size (0, 10, 12) for all `queues` or a sequence of them, and
+        mtu. Everything built so far is removed if building fails or is interrupted."""
+        hdrs = list(vnet_hdr) if isinstance(vnet_hdr, (list, tuple)) else [vnet_hdr] * queues
+        if len(hdrs) != queues or queues < 1:
+            raise ValueError(f"{queues} queues with vnet header sizes {hdrs}")
+        if not MIN_MTU <= mtu <= MAX_MTU:
+            raise ValueError(f"MTU {mtu} outside {MIN_MTU}..{MAX_MTU}")
+        try:
+            build(hdrs, mtu)
+        except BaseException:
+            topo.close()
+            raise
+        return topo
+
     def _make_namespaces(self, tag):
         self.netns = Netns.create(tag)
         self.peer_netns = Netns.create(tag)
@@ -84,18 +101,9 @@ class BridgeTopology(ScratchTopology):
         """Build the topology with `ports` taps. vnet_hdr: the vnet header size of every
         tap (0, 10, 12) or a sequence, one per port. Everything built so far is removed if
         building fails or is interrupted."""
-        hdrs = list(vnet_hdr) if isinstance(vnet_hdr, (list, tuple)) else [vnet_hdr] * ports
-        if len(hdrs) != ports or ports < 1:
-            raise ValueError(f"{ports} ports with vnet header sizes {hdrs}")
-        if not MIN_MTU <= mtu <= MAX_MTU:
-            raise ValueError(f"MTU {mtu} outside {MIN_MTU}..{MAX_MTU}")
         topo = cls()
-        try:
-            topo._build(tag, hdrs, mtu, timeout)
-        except BaseException:
-            topo.close()
-            raise
-        return topo
+        return cls._create(topo, ports, vnet_hdr, mtu,
+                           lambda hdrs, mtu: topo._build(tag, hdrs, mtu, timeout))
 
     def _build(self, tag, hdrs, mtu, timeout):
         self.mtu = mtu

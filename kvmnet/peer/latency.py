@@ -7,6 +7,7 @@ so compare round trips measured here with each other, not with ping from elsewhe
 
 import os
 import select
+import statistics
 import time
 
 from kvmnet import testframe
@@ -35,3 +36,15 @@ def round_trips(peer, guest_mac, count, size=64, seed=0x5254):
         return times
     finally:
         os.close(fd)
+
+
+def bounced_round_trip(nic_guest, peer, count, size=64):
+    """The median of count round trips through nic_guest, which bounces them (`bounce`)."""
+    bouncing = nic_guest.begin(f"bounce {nic_guest.index} {count}")
+    try:
+        rtt = statistics.median(round_trips(peer, nic_guest.mac, count, size))
+    except BaseException:
+        bouncing.interrupt()
+        raise
+    bouncing.result(10)
+    return rtt

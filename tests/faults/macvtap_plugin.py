@@ -4,8 +4,9 @@ Loaded into a conformance run by tests/test_macvtap_faults.py, it reads from the
 
     KVMNET_TEST_MACVTAP_FAULT   other_mac:  the guest's macvtap gets OTHER_MAC, not the NIC's
                                 wrong_mode: every macvtap gets another mode than the check
-                                            asked for (WRONG_MODE), while the check believes
-                                            its own
+                                            asked for (WRONG_MODE; passthru becomes bridge,
+                                            which takes more than one), while the check
+                                            believes its own
                                 lower_down: the lower device goes down once built (a dropped
                                             link under the host)
 
@@ -16,6 +17,7 @@ is a check that cannot fail.
 import os
 
 import fixtures.macvtap
+import kvmnet.host.macvtap
 from kvmnet.host.macvtap_topology import LOWER, MacvtapTopology
 
 OTHER_MAC = "02:6b:76:00:00:66"
@@ -29,9 +31,9 @@ class Misbuilt(MacvtapTopology):
     @classmethod
     def create(cls, tag="main", mode="bridge", macs=(), **kwargs):
         fault = os.environ["KVMNET_TEST_MACVTAP_FAULT"]
-        built_mode = WRONG_MODE[mode] if fault == "wrong_mode" else mode
+        built_mode = WRONG_MODE[mode] if fault == "wrong_mode" else mode  # by _wrong_mode
         built_macs = [OTHER_MAC] + list(macs[1:]) if fault == "other_mac" else macs
-        topology = super().create(tag, built_mode, built_macs, **kwargs)
+        topology = super().create(tag, mode, built_macs, **kwargs)
         if built_mode == "source" and mode != "source":
             for port in range(len(macs)):
                 topology.allow_source(port, topology.peer_mac)
@@ -43,5 +45,11 @@ class Misbuilt(MacvtapTopology):
 
 
 def pytest_configure(config):
-    if os.environ.get("KVMNET_TEST_MACVTAP_FAULT"):
+    fault = os.environ.get("KVMNET_TEST_MACVTAP_FAULT")
+    if fault:
         fixtures.macvtap.MacvtapTopology = Misbuilt
+    if fault == "wrong_mode":  # every macvtap made, the topologies' and the checks' own
+        make = kvmnet.host.macvtap.create
+        kvmnet.host.macvtap.create = (
+            lambda ipr, name, lower, mode, mac=None: make(ipr, name, lower, WRONG_MODE[mode],
+                                                          mac))
