@@ -4,10 +4,16 @@
 
 For each runner x NIC model, on a tap port of a Linux bridge with a peer namespace: frames/s
 and Gbit/s guest -> peer and peer -> guest at 64 and 1514 B, every frame verified by its
-receiver, and (built-in VMM) exits per frame. The runners take turns, a round of every
-stream each, so that a shared machine's load falls on both sides of a ratio alike;
-builtin/qemu is the median of the ratios of each round. The tap-write ceiling, measured in
-the same run, is the reference: no userspace backend on this host can beat it.
+receiver and timed by the peer's C clock (first frame to the last one's arrival), and
+(built-in VMM) exits per frame. The runners take turns, a round of every stream each, so
+that a shared machine's load falls on both sides of a ratio alike; builtin/qemu is the
+median of the ratios of each round.
+
+Two references, measured in the same run: the tap-write ceiling (one write() per frame
+into a tap, what no userspace backend can beat), and the path ceiling ("path": the same
+streams between the peer and C on the guest's tap, what the bridge carries on this host's
+cores when the guest and its VMM cost nothing); builtin/path is the median of per-round
+ratios too.
 """
 
 import argparse
@@ -16,7 +22,7 @@ import statistics
 from kvmnet.guest_image import build
 from kvmnet.host.topology import BridgeTopology
 from kvmnet.peer.bulk import Peer
-from kvmnet.peer.ceiling import measure
+from kvmnet.peer.ceiling import measure, path_ceiling
 from kvmnet.runners import RUNNERS, QemuRunner
 from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
 from kvmnet.runners.nics import MODELS, Nic, NicGuest
@@ -31,11 +37,18 @@ def exits(guest):
 
 
 def measure_round(runner, model, image, count, rates, per_frame):
-    """One run of every stream on a fresh guest of runner; appends to rates and per_frame,
+    """One run of every stream on a fresh guest of runner (runner "path": the path ceiling
+    on the same topology, no guest); appends to rates and per_frame,
     {(direction, size): [...]}."""
     hdr = 12 if model.startswith("virtio") else 0
     with BridgeTopology.create("bench", vnet_hdr=hdr) as topo:
         peer = Peer.on(topo)
+        if runner == "path":
+            for size in SIZES:
+                out, back = path_ceiling(peer, topo.taps[0], GUEST_MAC, size, count)
+                rates.setdefault(("guest->peer", size), []).append(out.frames_per_s)
+                rates.setdefault(("peer->guest", size), []).append(back.frames_per_s)
+            return
         with RUNNERS[runner]().start(image, nics=[Nic(model, GUEST_MAC, topo.taps[0])]) as guest:
             guest.channel.wait_hello(30)
             subject = NicGuest(guest, model, GUEST_MAC)
@@ -52,7 +65,7 @@ def measure_round(runner, model, image, count, rates, per_frame):
 
 def measure_model(runners, model, image, count, runs):
     """{runner: {(direction, size): (median frames/s, exits per frame or None)}} and
-    {(direction, size): median of the per-round builtin/qemu ratios}.
+    {qemu or path: {(direction, size): median of the per-round builtin/them ratios}}.
 
     The runners take turns: round k runs every stream on each runner (a fresh guest each)
     before round k + 1 starts, so that load from elsewhere on a shared machine falls on
@@ -66,11 +79,10 @@ def measure_model(runners, model, image, count, runs):
     out = {r: {k: (statistics.median(v), statistics.median(per_frame[r][k])
                    if per_frame[r].get(k) else None) for k, v in rates[r].items()}
            for r in runners}
-    ratios = {}
-    if set(runners) == {"builtin", "qemu"}:
-        ratios = {k: statistics.median(b / q for b, q in zip(rates["builtin"][k],
-                                                             rates["qemu"][k]))
-                  for k in rates["builtin"]}
+    ratios = {other: {k: statistics.median(b / o for b, o in zip(rates["builtin"][k],
+                                                                 rates[other][k]))
+                      for k in rates["builtin"]}
+              for other in ("qemu", "path") if other in runners}
     return out, ratios
 
 
@@ -81,14 +93,17 @@ def main():
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     image = build()
-    runners = [n for n in sorted(RUNNERS) if n != "qemu" or QemuRunner.missing() is None]
+    runners = ["path"] + [n for n in sorted(RUNNERS)
+                          if n != "qemu" or QemuRunner.missing() is None]
     ceiling = {c.size: c.frames_per_s for c in measure(sizes=(64, 1514), count=200_000)}
     print("tap write ceiling (one write per frame, C): "
           + ", ".join(f"{s} B {r / 1e6:.2f} M frames/s" for s, r in ceiling.items()))
     print(f"\n{args.frames} frames per stream, median of {args.runs}, runners taking turns; "
-          "k frames/s (Gbit/s) [exits per frame]; builtin/qemu: median of the per-round ratios")
+          "k frames/s (Gbit/s) [exits per frame]; builtin/qemu and builtin/path: medians of "
+          "the per-round ratios")
     header = f"{'model':14} {'direction':12} {'size':>5} " + " ".join(f"{r:>26}" for r in runners)
-    print(header + ("   builtin/qemu" if len(runners) == 2 else "") + "   builtin/ceiling")
+    print(header + ("   builtin/qemu" if "qemu" in runners else "") + "   builtin/path"
+          "   builtin/tap-write")
     for model in args.models.split(","):
         results, ratios = measure_model(runners, model, image, args.frames, args.runs)
         for direction in ("guest->peer", "peer->guest"):
@@ -100,9 +115,10 @@ def main():
                     extra = f" [{per_frame:.2f}]" if per_frame is not None else ""
                     cells.append(f"{rate / 1e3:8.1f} ({rate * size * 8 / 1e9:5.2f}){extra}")
                 line = f"{model:14} {direction:12} {size:5} " + " ".join(f"{c:>26}" for c in cells)
-                if ratios:
-                    line += f"   {ratios[direction, size]:12.2f}"
-                line += f"   {rates['builtin'] / ceiling[size]:14.3f}"
+                for other, width in (("qemu", 12), ("path", 12)):
+                    if other in ratios:
+                        line += f"   {ratios[other][direction, size]:{width}.2f}"
+                line += f"   {rates['builtin'] / ceiling[size]:17.3f}"
                 print(line)
 
 

@@ -356,6 +356,20 @@ long kvmnet_peer_send(int fd, const struct kvmnet_stream *s, struct kvmnet_send_
 	}
 	/* Acks that came while sending: the result says how far the receiver got. */
 	ret = s->window ? drain_acks(&c, s, rbuf, r) : 0;
+	/* The stream ends when the receiver has all of it: a rate timed to the last write
+	   would leave out the window still in flight. A stream that loses frames never gets
+	   that ack; its result says so with acked_ns 0, and is not an error. */
+	while (ret == 0 && s->window && s->await_last && r->acked < r->sent) {
+		int ready = chan_wait(&c, POLLIN, s->timeout_ms);
+
+		if (ready <= 0) {
+			ret = ready < 0 ? ready : 0;
+			break;
+		}
+		ret = drain_acks(&c, s, rbuf, r);
+	}
+	if (ret == 0 && s->await_last && r->sent && r->acked == r->sent)
+		r->acked_ns = now_ns() - start;
 out:
 	free(buf);
 	free(rbuf);

@@ -39,6 +39,8 @@ struct kvmnet_stream {
 	uint32_t ack_every;     /* receive: ack each N frames of the stream; 0 = never */
 	uint32_t hdr_len;       /* bytes before each frame on the fd: zeros out, skipped in */
 	int32_t timeout_ms;     /* send: longest wait for an ack; receive: for a stream frame */
+	uint32_t await_last;    /* send with a window: after the last frame, wait (up to
+				   timeout_ms) for the ack of the whole stream */
 };
 
 struct kvmnet_send_result {
@@ -48,6 +50,8 @@ struct kvmnet_send_result {
 	uint32_t max_outstanding; /* most frames ever sent beyond the acked count */
 	uint32_t full_waits;      /* times the window was full and the sender waited */
 	uint64_t ns;              /* first write to last write */
+	uint64_t acked_ns;        /* first write to the ack of the whole stream (await_last;
+				     0 if it did not come) */
 };
 
 struct kvmnet_recv_result {

@@ -167,6 +167,19 @@ static long gather(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head,
  * TX: each chain is [virtio_net_hdr][frame] in readable descriptors. It is gathered into
  * tx_buf so that the backend's header (backend_hdr bytes) sits right before the frame.
  */
+#define RX_WAIT_MS 200	/* how often the device threads look at their stop flag */
+/*
+ * RX deferral. A driver holding at least KVMNET_VNET_RX_DEFER_BACKLOG received frames it has not yet
+ * given back has work enough: instead of waking for each frame the backend gets (and
+ * preempting the sender on a busy host, a context switch a frame), RX asks the driver to
+ * kick once it has given back half of them, and then moves whatever queued in the backend
+ * meanwhile in one go. Needs EVENT_IDX to ask. The backlog is the driver's buffer count
+ * (the most ever available at once) less those available now; if no kick comes within
+ * defer_ms (RX_DEFER_MS unless a test sets it) the driver was not busy (its buffer count
+ * shrank, or it stopped receiving): RX learns the count again and watches the backend.
+ */
+#define RX_DEFER_MS 10
+
 int kvmnet_vnet_init(struct kvmnet_vnet *n)
 {
 	pthread_mutex_t *m = malloc(sizeof(*m));
@@ -175,6 +188,7 @@ int kvmnet_vnet_init(struct kvmnet_vnet *n)
 		return -ENOMEM;
 	pthread_mutex_init(m, NULL);
 	n->mutex = m;
+	n->defer_ms = RX_DEFER_MS;
 	return 0;
 }
 
@@ -398,9 +412,19 @@ static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 	return 1;
 }
 
-#define RX_WAIT_MS 200	/* how often the device threads look at their stop flag */
 
 static long rx_locked(struct kvmnet_vnet *n);
+static int defer(struct kvmnet_vnet *n, struct kvmnet_vring *q);
+
+/* The driver's buffer count as RX deferral estimates it; returns the avail index read. */
+static uint16_t note_posted(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	uint16_t avail = avail_idx(ring_avail(n, q)), ahead = avail - q->last_avail;
+
+	if (ahead > q->posted)
+		q->posted = ahead;
+	return avail;
+}
 
 /* Signal a call eventfd; -1 when there is none (the caller returns the interrupt). */
 static int signal_call(int fd)
@@ -452,14 +476,18 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
 	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
 		/* A frame already waiting for buffers: only a kick can help, not the backend;
 		   no ring: nothing to deliver into. */
-		int nfds = n->pending || !__atomic_load_n(&n->rx.size, __ATOMIC_RELAXED) ? 1 : 2;
+		int nfds = n->pending || n->deferred ||
+			   !__atomic_load_n(&n->rx.size, __ATOMIC_RELAXED) ? 1 : 2;
+		int ready = poll(fds, nfds, n->deferred ? n->defer_ms : RX_WAIT_MS);
 
-		if (poll(fds, nfds, RX_WAIT_MS) < 0 && errno != EINTR)
+		if (ready < 0 && errno != EINTR)
 			return -errno;
 		if (fds[0].revents & POLLIN && read(wake_fd, &counter, sizeof(counter)) < 0 &&
 		    errno != EAGAIN)
 			return -errno;
 		kvmnet_vnet_lock(n);
+		if (ready == 0 && n->deferred)	/* no kick: the driver was not busy after all */
+			n->rx.posted = 0;
 		ret = rx_locked(n);
 		kvmnet_vnet_unlock(n);
 		if (ret && signal_call(n->rx_call_fd) < 0)
@@ -475,6 +503,7 @@ static long rx_locked(struct kvmnet_vnet *n)
 
 	if (!ring_ok(n, q))
 		return 0;
+	note_posted(n, q);	/* before frames take buffers: what the driver posted */
 	for (;;) {
 		if (!n->pending) {
 			/* One byte more than the longest frame, to see a frame that is too long. */
@@ -504,8 +533,28 @@ static long rx_locked(struct kvmnet_vnet *n)
 		n->pending = 0;
 	}
 	/* With a frame waiting, a kick is wanted (asked above); without, the backend wakes
-	   this thread, and kicks for new buffers would be exits for nothing. */
-	if (!n->pending)
+	   this thread, and kicks for new buffers would be exits for nothing -- unless the
+	   driver is busy enough that RX defers to it. */
+	n->deferred = 0;
+	if (!n->pending && !defer(n, q))
 		ask_kick_at(n, q, avail_idx(ring_avail(n, q)) + 0x8000);
 	return want_interrupt(n, q) ? KVMNET_VNET_IRQ_RX : 0;
+}
+
+/* RX deferral (see KVMNET_VNET_RX_DEFER_BACKLOG): true if the driver was asked to kick, having given
+   back half its backlog, and has not yet. */
+static int defer(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+{
+	uint16_t avail = note_posted(n, q), backlog = q->posted - (uint16_t)(avail - q->last_avail);
+	uint16_t half;
+
+	if (!q->event_idx || n->defer_ms <= 0 || backlog < KVMNET_VNET_RX_DEFER_BACKLOG)
+		return 0;
+	half = backlog / 2;
+	ask_kick_at(n, q, avail + half);
+	if ((uint16_t)(avail_idx(ring_avail(n, q)) - avail) > half)
+		return 0;	/* it gave them back meanwhile: no kick is coming */
+	n->deferred = 1;
+	n->stats.rx_deferred++;
+	return 1;
 }

@@ -20,6 +20,8 @@ struct kvmnet_vring {
 	unsigned short signalled;		/* used_idx at the last interrupt (EVENT_IDX) */
 	unsigned char event_idx;		/* VIRTIO_RING_F_EVENT_IDX negotiated */
 	unsigned char broken;			/* a bad descriptor was seen: queue stopped */
+	unsigned short posted;			/* RX: most entries ever available at once,
+						   taken as the driver's buffer count */
 };
 
 struct kvmnet_vnet_filter {
@@ -33,6 +35,7 @@ struct kvmnet_vnet_stats {
 	unsigned long long tx_frames, tx_bytes, rx_frames, rx_bytes;
 	unsigned long long rx_filtered, rx_no_buffer /* waits for the driver's buffers */, rx_too_big, tx_backend_errors, errors;
 	unsigned long long faults_applied;
+	unsigned long long rx_deferred;	/* times RX left the backend alone for a busy driver */
 };
 
 struct kvmnet_vnet {
@@ -47,6 +50,9 @@ struct kvmnet_vnet {
 	unsigned char *rx_buf;	/* each holds one frame and its headers: max_frame + 32 bytes; */
 	unsigned char *tx_buf;	/* RX and TX run on different threads, so one each */
 	unsigned int pending;	/* bytes in rx_buf read from the backend, not yet delivered */
+	unsigned int deferred;	/* RX waits for the driver to catch up, not for the backend */
+	int defer_ms;		/* how long RX waits so for a kick before it looks again
+				   (kvmnet_vnet_init sets RX_DEFER_MS; 0: never defers) */
 	struct kvmnet_vring rx, tx;
 	struct kvmnet_vnet_filter filter;
 	struct kvmnet_vnet_stats stats;
@@ -58,6 +64,7 @@ struct kvmnet_vnet {
 #define KVMNET_VNET_IRQ_RX 1
 #define KVMNET_VNET_IRQ_TX 2
 #define KVMNET_VNET_TX_FULL 4	/* kvmnet_vnet_tx stopped at a full backend, chains left */
+#define KVMNET_VNET_RX_DEFER_BACKLOG 16	/* frames a driver holds that make RX defer */
 #define KVMNET_VNET_FAULT_FILTER_BUG 1		/* the unicast filter accepts any MAC */
 #define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100 completes unsent */
 #define KVMNET_VNET_FAULT_CORRUPT_RX 4		/* flips a payload byte on receive */

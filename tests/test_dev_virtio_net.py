@@ -4,6 +4,7 @@ byte with kvmnet.testframe, on the modern and the legacy interface."""
 
 import os
 import socket
+import struct
 import time
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from kvmnet import testframe
 from kvmnet.devices import virtio_pci as vp
 from kvmnet.devices.virtio_net import F, VirtioNetPci
+from kvmnet.syscall import lib
 
-from tests.drivers.virtio import VirtioNetDriver, virtio_rig
+from tests.drivers.virtio import USED, VirtioNetDriver, virtio_rig
 from test_dev_nic import open_fds
 
 MAC, PEER, OTHER = "02:00:00:00:00:01", "02:00:00:00:00:99", "02:00:00:00:00:42"
@@ -130,6 +132,55 @@ def test_a_frame_waits_for_buffers_and_is_not_lost(net):
     net.kick(0)
     used = wait_used(net, 0, 1)
     assert [net.buffer(0, slot, n)[net.hdr_size():] for slot, n in used] == [frame]
+
+
+def avail_event(driver, q):
+    """The avail index at which the device asks to be kicked next (EVENT_IDX)."""
+    used = driver._addr(q, USED)
+    return struct.unpack("<H", driver.memory.read(used + 4 + 8 * driver.size, 2))[0]
+
+
+def test_a_busy_driver_is_asked_to_kick_once_it_catches_up(net):
+    """With frames enough that the driver has not given back, RX leaves the backend alone
+    and asks for a kick once the driver has given back half of them; the kick resumes it."""
+    net.dev.net.rx_defer_ms = 10_000  # no falling back to the backend during the test
+    behind = lib.KVMNET_VNET_RX_DEFER_BACKLOG  # read one by one or at once, RX defers here
+    for _ in range(net.size):
+        net.add_buffer(0, writable=2048)
+    net.kick(0)
+    for seq in range(behind):
+        net.rig.peer.send(testframe.build(MAC, PEER, seq, 7, 256))
+    assert len(wait_used(net, 0, behind)) == behind
+    deadline = time.monotonic() + 2
+    while not net.dev.counters["rx_deferred"] and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert net.dev.counters["rx_deferred"], f"a driver {behind} frames behind was not deferred to"
+    assert avail_event(net, 0) == (net.avail_idx[0] + behind // 2) & 0xFFFF
+    late = [testframe.build(MAC, PEER, behind + seq, 7, 256) for seq in range(5)]
+    for frame in late:
+        net.rig.peer.send(frame)
+    assert not wait_used(net, 0, 5, timeout=0.1), "RX read the backend while deferring"
+    for _ in range(behind // 2 + 1):  # past the asked index
+        net.add_buffer(0, writable=2048)
+    net.kick(0)
+    used = wait_used(net, 0, 5)
+    assert [net.buffer(0, slot, n)[net.hdr_size():] for slot, n in used] == late
+
+
+def test_a_driver_that_stops_giving_back_still_gets_its_frames(net):
+    """A driver far behind that never kicks (its buffer count shrank, or it stopped
+    receiving): RX falls back to the backend within RX_DEFER_MS and delivers what came."""
+    for _ in range(net.size):
+        net.add_buffer(0, writable=2048)
+    net.kick(0)
+    for seq in range(40):
+        net.rig.peer.send(testframe.build(MAC, PEER, seq, 9, 256))
+    assert len(wait_used(net, 0, 40)) == 40
+    late = [testframe.build(MAC, PEER, 40 + seq, 9, 256) for seq in range(5)]
+    for frame in late:
+        net.rig.peer.send(frame)
+    used = wait_used(net, 0, 5, timeout=1)
+    assert [net.buffer(0, slot, n)[net.hdr_size():] for slot, n in used] == late
 
 
 def test_a_full_backend_holds_transmit_chains_and_loses_no_frame(net):

@@ -183,6 +183,24 @@ def test_a_window_keeps_a_slow_consumer_whole(topo, peer):
 
 
 @needs_root
+def test_awaiting_the_last_ack_times_the_stream_to_its_arrival(topo, peer):
+    # The consumer pauses 20 ms before each ack, the last one included: timed to the last
+    # write, the stream would end before the consumer had the final window.
+    count, window = 256, 64
+    done = consume_in_thread(topo.taps[0], peer.mac, SEED, count, 32, 0.02)
+    sent = peer.send(GUEST, SEED, count, 256, window=window, await_last=True)
+    seqs, _ = done()
+    assert seqs == list(range(count)) and sent.acked == count, sent
+    assert sent.acked_seconds >= sent.seconds + 0.02, sent
+
+
+@needs_root
+def test_a_stream_missing_its_last_ack_has_no_arrival_time(peer):
+    sent = peer.send(GUEST, SEED, 16, 128, window=16, timeout=0.2, await_last=True)
+    assert (sent.sent, sent.acked, sent.acked_seconds) == (16, 0, 0.0), sent
+
+
+@needs_root
 def test_without_a_window_the_same_slow_consumer_loses_frames(topo, peer):
     count = 5000
     done = consume_in_thread(topo.taps[0], peer.mac, SEED, count, 16, 0.002)

@@ -110,7 +110,7 @@ class VirtioNet(VirtioDevice):
             ffi.memmove(ffi.addressof(state.filter), bytes(ffi.sizeof(state.filter)),
                         ffi.sizeof(state.filter))
             state.filter.mac = list(self.mac)
-            state.pending = 0
+            state.pending = state.deferred = 0
             self.negotiated = 0
 
     def activate(self, features, queues):
@@ -202,6 +202,16 @@ class VirtioNet(VirtioDevice):
                 os.close(fd)
             self._wake = self._tx_kick = -1
             lib.kvmnet_vnet_destroy(self._state)
+
+    @property
+    def rx_defer_ms(self):
+        """How long RX waits for a busy driver's kick before it reads the backend again
+        (native/virtio_net.c, RX deferral); 0 turns deferral off."""
+        return self._state.defer_ms
+
+    @rx_defer_ms.setter
+    def rx_defer_ms(self, ms):
+        self._state.defer_ms = ms
 
     @property
     def counters(self):

@@ -31,6 +31,7 @@ class SendResult:
     max_outstanding: int  # most frames ever beyond the acked count (window only)
     full_waits: int       # times the sender stopped for a full window
     seconds: float        # first frame to last
+    acked_seconds: float  # first frame to the ack of the whole stream (await_last; else 0)
 
     @property
     def frames_per_s(self):
@@ -93,27 +94,31 @@ def open_socket(netns, ifname, protocol=ETH_P_ALL, buffer_bytes=BUFFER_BYTES,
 
 
 def _stream(dst, src, seed, first_seq, count, size=0, window=0, ack_every=0, hdr_len=0,
-            timeout=TIMEOUT):
+            timeout=TIMEOUT, await_last=False):
     s = ffi.new("struct kvmnet_stream *")
     s.dst = list(testframe.mac_bytes(dst))
     s.src = list(testframe.mac_bytes(src))
     s.seed, s.first_seq, s.count, s.size = seed, first_seq, count, size
     s.window, s.ack_every, s.hdr_len = window, ack_every, hdr_len
+    s.await_last = await_last
     s.timeout_ms = -1 if timeout is None else int(timeout * 1000)
     return s
 
 
-def send(fd, dst, src, seed, count, size, first_seq=0, window=0, timeout=TIMEOUT, hdr_len=0):
+def send(fd, dst, src, seed, count, size, first_seq=0, window=0, timeout=TIMEOUT, hdr_len=0,
+         await_last=False):
     """Send `count` frames of `size` bytes; window 0 sends without flow control.
 
-    Raises AckTimeout if a windowed sender hears no ack for `timeout` seconds.
+    Raises AckTimeout if a windowed sender hears no ack for `timeout` seconds. await_last
+    (with a window): wait up to `timeout` for the ack of the whole stream, which times the
+    stream to its arrival (acked_seconds), not to its last write.
     """
     s = _stream(dst, src, seed, first_seq, count, size, window=window, hdr_len=hdr_len,
-                timeout=timeout)
+                timeout=timeout, await_last=await_last)
     r = ffi.new("struct kvmnet_send_result *")
     ret = lib.kvmnet_peer_send(fd, s, r)
     result = SendResult(r.sent, r.acked, r.acked_bad, r.max_outstanding, r.full_waits,
-                        r.ns / 1e9)
+                        r.ns / 1e9, r.acked_ns / 1e9)
     if ret == -errno.ETIMEDOUT:
         raise AckTimeout(result, timeout)
     check(ret, f"peer send (seed {seed:#x}, {count} x {size} B)")
@@ -253,11 +258,13 @@ class Peer:
         """A packet socket on the peer's interface (protocol 0: send only)."""
         return open_socket(self.netns, self.ifname, protocol, self.buffer_bytes)
 
-    def send(self, dst, seed, count, size, first_seq=0, window=0, timeout=TIMEOUT):
+    def send(self, dst, seed, count, size, first_seq=0, window=0, timeout=TIMEOUT,
+             await_last=False):
         """Send a stream from this peer to dst; see bulk.send."""
         fd = self.socket(ETH_P_ALL if window else 0)  # only a windowed sender reads (acks)
         try:
-            return send(fd, dst, self.mac, seed, count, size, first_seq, window, timeout)
+            return send(fd, dst, self.mac, seed, count, size, first_seq, window, timeout,
+                        await_last=await_last)
         finally:
             os.close(fd)
 

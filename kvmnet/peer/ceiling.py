@@ -1,10 +1,16 @@
-"""The tap write ceiling: frames/s of one write() per frame into a tap, from C.
+"""Ceilings: what the host carries with no guest in the way, from C.
 
-That is the wall for any userspace backend on this host (DESIGN.md quotes ~1 M frames/s);
-benchmarks print it beside what a VMM's datapath reaches. The tap needs somewhere harmless
-for its frames: `sink_tap` is a tap alone in a scratch namespace, where the kernel drops
-them (an unknown EtherType to a foreign MAC).
+The tap write ceiling: frames/s of one write() per frame into a tap, the wall for any
+userspace backend on this host (DESIGN.md quotes ~1 M frames/s). The tap needs somewhere
+harmless for its frames: `sink_tap` is a tap alone in a scratch namespace, where the kernel
+drops them (an unknown EtherType to a foreign MAC).
+
+The path ceiling: the same streams the guests run (testframe frames, verified, the peer's
+window and the receiver's acks), between the peer and C on a topology's tap where a guest
+would be: what the bridge, veth and tap carry on this host's cores when the guest and its
+VMM cost nothing. Benchmarks print both beside what a VMM's datapath reaches.
 """
+import os
 
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +18,8 @@ from dataclasses import dataclass
 from kvmnet.backends.tap import TapBackend
 from kvmnet.host import links
 from kvmnet.host.netns import Netns
+from kvmnet.peer import bulk
+from kvmnet.peer.streams import ACK_EVERY, WINDOW, new_seed
 from kvmnet.syscall import check, ffi, lib
 
 SINK_TAP = "tapsink0"
@@ -61,3 +69,23 @@ def measure(sizes=(60, 1514), count=500_000, tag="ceiling"):
     """The ceiling for each frame size, on one sink tap."""
     with sink_tap(tag) as tap:
         return [tap_write_ceiling(tap.fd, size, count) for size in sizes]
+
+
+def path_ceiling(peer, tap, mac, size, count):
+    """(to the peer, from the peer) Ceiling of the path between peer (a kvmnet.peer.bulk
+    Peer) and tap, C standing in for a guest with address mac: unwindowed to the peer, as
+    a guest sends; windowed from it, acked every ACK_EVERY, timed to the last ack."""
+    hdr, seed = tap.vnet_hdr_size, new_seed()
+    with peer.start_receive(seed, count, src=mac) as receiving:
+        bulk.send(tap.fd, peer.mac, mac, seed, count, size, hdr_len=hdr)
+        out = receiving.wait(60)
+    seed = new_seed()
+    receiving = bulk.Receiving(os.dup(tap.fd), dict(
+        seed=seed, count=count, ack_every=ACK_EVERY, dst=mac, src=peer.mac, hdr_len=hdr))
+    with receiving:
+        sent = peer.send(mac, seed, count, size, window=WINDOW, await_last=True)
+        back = receiving.wait(60)
+    if not (out.ok and back.ok and sent.acked_seconds):
+        raise RuntimeError(f"path ceiling at {size} B: to the peer {out.summary()}; "
+                           f"from it {back.summary()}")
+    return Ceiling(size, out.got, out.seconds), Ceiling(size, count, sent.acked_seconds)
