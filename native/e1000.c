@@ -478,9 +478,39 @@ static void e1000_tx_resume(struct nic_core *core)
 	e1000_tx((struct e1000 *)core);
 }
 
+int e1000_write_rdt(struct e1000 *e, uint32_t value)
+{
+	uint32_t n = e->rdlen / 16, rdt = value & 0xffff;
+
+	e->rx_returned = n && rdt < n && e->rdt < n ? (rdt + n - e->rdt) % n : 0;
+	e->rdt = rdt;
+	return nic_rx_room(&e->core); /* the guest returned buffers */
+}
+
+/*
+ * RX deferral (nic_ops.rx_driver_busy). A driver gives buffers back in batches (Linux's
+ * e1000 16 at a time, kvmnet's guest 64), taking the size of its last RDT advance as its
+ * batch: while it holds at least that many filled descriptors it will write RDT again
+ * before it runs dry, and that write wakes RX. Batches under E1000_DEFER_BATCH are not
+ * worth it (a driver returning each buffer kicks per frame anyway).
+ */
+#define E1000_DEFER_BATCH 16
+
+static int e1000_rx_driver_busy(struct nic_core *core)
+{
+	struct e1000 *e = (struct e1000 *)core;
+	uint32_t n = e->rdlen / 16, held;
+
+	if (!n || e->rdh >= n || e->rdt >= n || e->rx_returned < E1000_DEFER_BATCH)
+		return 0;
+	held = n - 1 - (e->rdt + n - e->rdh) % n; /* filled, not yet given back */
+	return held >= e->rx_returned;
+}
+
 static const struct nic_ops e1000_ops = {
 	.rx_frame = e1000_rx_frame,
 	.tx_resume = e1000_tx_resume,
+	.rx_driver_busy = e1000_rx_driver_busy,
 };
 
 int e1000_init(struct e1000 *e, int backend_fd, uint32_t vnet_hdr_size)
@@ -506,8 +536,7 @@ static int fast_register(struct e1000 *e, uint32_t reg, uint32_t *value, int is_
 	if (is_write) {
 		switch (reg) {
 		case E1000_RDT:
-			e->rdt = *value & 0xffff;
-			nic_rx_room(&e->core); /* the guest returned buffers */
+			e1000_write_rdt(e, *value);
 			break;
 		case E1000_TDT:
 			e->tdt = *value & 0xffff;

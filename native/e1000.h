@@ -195,6 +195,7 @@ struct e1000 {
 	/* The registers frames touch (the rest are Python's). */
 	uint32_t ctrl, rctl, tctl, vet;
 	uint32_t rdbal, rdbah, rdlen, rdh, rdt;
+	uint32_t rx_returned;   /* buffers the driver's last RDT write gave back (RX deferral) */
 	uint32_t tdbal, tdbah, tdlen, tdh, tdt;
 	uint32_t icr, ims;
 	uint32_t ra[32];     /* RAL0, RAH0, RAL1, RAH1, ... */
@@ -229,6 +230,9 @@ void e1000_reset(struct e1000 *e);
 
 /* Send what the guest queued between TDH and TDT (TCTL.EN on); sets ICR causes. */
 void e1000_tx(struct e1000 *e);
+
+/* The guest moved RDT: buffers given back (counted for RX deferral); 0 or -errno. */
+int e1000_write_rdt(struct e1000 *e, uint32_t value);
 
 /* Set core.irq_level from ICR & IMS. */
 void e1000_update_irq(struct e1000 *e);

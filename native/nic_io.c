@@ -17,6 +17,8 @@
 #define NIC_DATAGRAM_MAX (65536 + 64)
 /* Frames delivered per lock hold before nic_run lets the vCPU thread in. */
 #define NIC_RX_BUDGET 64
+/* How long RX defers to a busy driver before it reads the backend anyway. */
+#define NIC_RX_DEFER_MS 10
 
 struct nic_private {
 	pthread_mutex_t lock;
@@ -27,6 +29,7 @@ struct nic_private {
 	int backend_gone;    /* the backend hung up: stop polling it */
 	size_t held_len;     /* a frame read but not yet accepted by the guest (0: none) */
 	int held_refused;    /* the guest had no room for it at least once */
+	int drained;         /* the last read found the backend empty */
 	uint8_t frame[NIC_DATAGRAM_MAX];
 };
 
@@ -59,6 +62,7 @@ int nic_core_init(struct nic_core *core, const struct nic_ops *ops, int backend_
 	}
 	core->backend_fd = backend_fd;
 	core->vnet_hdr_size = vnet_hdr_size;
+	core->defer_ms = NIC_RX_DEFER_MS;
 	core->priv = p;
 	return 0;
 }
@@ -95,7 +99,8 @@ int nic_kick(struct nic_core *core)
 
 int nic_rx_room(struct nic_core *core)
 {
-	return core->priv->held_len ? nic_kick(core) : 0;
+	core->rx_defer_ok = 1;
+	return core->priv->held_len || core->rx_deferring ? nic_kick(core) : 0;
 }
 
 int nic_send(struct nic_core *core, const struct iovec *iov, int iovcnt)
@@ -312,6 +317,7 @@ static void nic_receive(struct nic_core *core)
 			p->backend_gone = 1;
 			break;
 		}
+		p->drained = n == 0;
 		if (n == 0)
 			break;
 		p->held_len = n;
@@ -325,6 +331,19 @@ static int nic_wants_python(struct nic_core *core)
 	return core->attention || core->irq_level != core->irq_line;
 }
 
+/* Whether nic_run defers to the driver now (see nic_ops.rx_driver_busy): only with the
+   backend drained, no frame held, and no deferral since the last return timed out. */
+static int nic_defers(struct nic_core *core, int held)
+{
+	struct nic_private *p = core->priv;
+
+	if (held || !p->drained || !core->rx_defer_ok || core->defer_ms <= 0 ||
+	    !p->ops->rx_driver_busy || !p->ops->rx_driver_busy(core))
+		return 0;
+	core->counters.rx_deferred++;
+	return 1;
+}
+
 long nic_run(struct nic_core *core)
 {
 	struct nic_private *p = core->priv;
@@ -335,7 +354,7 @@ long nic_run(struct nic_core *core)
 	nic_lock(core);
 	for (;;) {
 		short revents;
-		int held;
+		int held, ready;
 
 		if (core->stopping) {
 			ret = NIC_RUN_STOP;
@@ -346,13 +365,16 @@ long nic_run(struct nic_core *core)
 			ret = NIC_RUN_ATTENTION;
 			break;
 		}
+		core->rx_deferring = nic_defers(core, held);
 		fds[0] = (struct pollfd){ .fd = core->wake_fd, .events = POLLIN };
-		fds[1].events = (held ? 0 : POLLIN) | (core->tx_blocked ? POLLOUT : 0);
+		fds[1].events = (held || core->rx_deferring ? 0 : POLLIN) |
+				(core->tx_blocked ? POLLOUT : 0);
 		/* Poll the backend only for something to wait for: a hang-up is always reported. */
 		fds[1].fd = p->backend_gone || !fds[1].events ? -1 : core->backend_fd;
 		fds[1].revents = 0;
 		nic_unlock(core);
-		if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+		ready = poll(fds, 2, core->rx_deferring ? core->defer_ms : -1);
+		if (ready < 0 && errno != EINTR) {
 			ret = -errno;
 			nic_lock(core);
 			break;
@@ -360,6 +382,13 @@ long nic_run(struct nic_core *core)
 		if (fds[0].revents & POLLIN)
 			(void)!read(core->wake_fd, &count, sizeof(count));
 		nic_lock(core);
+		if (core->rx_deferring) {
+			core->rx_deferring = 0;
+			if (ready == 0)
+				core->rx_defer_ok = 0; /* nothing came back in time */
+			if (!p->held_len)
+				nic_receive(core); /* what queued in the backend meanwhile */
+		}
 		revents = fds[1].revents;
 		if (revents & POLLERR)
 			nic_backend_error(core);

@@ -50,6 +50,7 @@ struct nic_counters {
 	uint64_t dma_errors;    /* guest addresses outside RAM (descriptor rings and buffers) */
 	uint64_t backend_errors; /* backend read/write failures other than "try again" */
 	uint64_t irqs_raised;   /* interrupts signalled: INTx rising edges (counted by Python) */
+	uint64_t rx_deferred;   /* times RX left the backend alone for a driver busy enough */
 };
 
 struct nic_private;
@@ -69,6 +70,9 @@ struct nic_core {
 	uint32_t tx_blocked;    /* a send found the backend full: nic_run waits for POLLOUT */
 	uint32_t tx_count;      /* TX descriptors seen, for the lose_descriptor fault */
 	uint32_t rx_reoffer;    /* set while rx_frame sees a frame it refused (RETRY) before */
+	uint32_t rx_deferring;  /* nic_run waits for the driver to return buffers, not the backend */
+	uint32_t rx_defer_ok;   /* cleared when a deferral saw no return in time; set by nic_rx_room */
+	int32_t defer_ms;       /* how long a deferral waits (nic_core_init: NIC_RX_DEFER_MS; 0: off) */
 	struct nic_counters counters;
 	struct nic_private *priv;
 };
@@ -82,8 +86,9 @@ int nic_kick(struct nic_core *core);
 
 /*
  * The guest returned receive buffers (RDT, CAPR); under the lock. Wakes nic_run only if it
- * holds a frame for want of room: otherwise it is not waiting for room, and the next frame
- * it reads (under the same lock) finds the room by itself. 0 or -errno.
+ * holds a frame for want of room, or defers to the driver (see nic_ops.rx_driver_busy):
+ * otherwise it is not waiting for room, and the next frame it reads (under the same lock)
+ * finds the room by itself. 0 or -errno.
  */
 int nic_rx_room(struct nic_core *core);
 
@@ -116,6 +121,15 @@ struct nic_ops {
 	int (*rx_frame)(struct nic_core *core, const uint8_t *frame, size_t len);
 	/* The backend has room again after a send returned -EAGAIN. */
 	void (*tx_resume)(struct nic_core *core);
+	/*
+	 * Optional, for RX deferral: true if the driver holds so many filled buffers that it
+	 * will give some back (nic_rx_room) before it runs out of frames. nic_run then leaves
+	 * the backend alone until it does, instead of waking for each frame the backend gets
+	 * (on a busy host, preempting the frames' sender each time), and moves what queued
+	 * meanwhile in one go. If nothing comes back within defer_ms, the driver was not busy
+	 * after all: RX watches the backend again until the next return.
+	 */
+	int (*rx_driver_busy)(struct nic_core *core);
 };
 
 /* Set the core up for backend_fd (not owned) and ops; 0 or -errno. */

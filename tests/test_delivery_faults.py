@@ -31,7 +31,7 @@ MODELS = ["rtl8139", "e1000", "virtio", "virtio-legacy"]
 CASES = [
     # (what is broken, environment for the plugin, the checks that must fail, a word their
     # failure report must hold)
-    ("tc drops 5% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
+    ("tc drops 10% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
      [(DELIVERY, TO_PEER), (DELIVERY, TO_GUEST)], "lost"),
     ("tc corrupts a payload byte", {"KVMNET_TEST_LINK_FAULT": "corrupt"},
      [(DELIVERY, TO_PEER), (DELIVERY, TO_GUEST)], "bad"),
@@ -104,7 +104,7 @@ FILTER_CHECKS = ["test_broadcast_reaches_the_guest",
 MORE_CASES = [
     # (what is broken, environment, the checks that must fail): the checks the cases above
     # leave out, on one emulated and one paravirtual model
-    ("tc drops 5% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
+    ("tc drops 10% of test frames", {"KVMNET_TEST_LINK_FAULT": "drop"},
      [(DELIVERY, SHORT), (DELIVERY, JUMBO)]
      + [(FILTERS, f"{name}[builtin-{{model}}]") for name in FILTER_CHECKS]),
     ("guest NIC has another MAC", {"KVMNET_TEST_WRONG_MAC": "02:6b:76:00:00:66"},

@@ -2,6 +2,7 @@
 datagram backend, checking the bytes on both sides."""
 
 import struct
+import time
 
 import pytest
 
@@ -466,6 +467,69 @@ def test_a_full_ring_holds_the_frame_until_the_guest_returns_buffers(rig):
         seqs.append(testframe.parse(drv.receive())[0])
     assert seqs == list(range(5)), "frames lost or reordered across the full ring"
     assert drv.dev.counters["rx_dropped"] == 0
+
+
+def take_without_returning(drv, count):
+    """count frames as a batching driver takes them: descriptors read, RDT not moved."""
+    frames = []
+    for _ in range(count):
+        i = drv.rx_next
+        wait_until(lambda: drv.rx_status(i)[1] & L.E1000_RXD_STAT_DD, f"RX descriptor {i}")
+        address = struct.unpack("<Q", drv.mem.read(RX_RING + 16 * i, 8))[0]
+        frames.append(drv.mem.read(address, drv.rx_status(i)[0] - 4))
+        drv.rx_desc(i, address)
+        drv.rx_next = (i + 1) % drv.rx_n
+    return frames
+
+
+def give_back(drv):
+    """Return every descriptor taken so far in one RDT write, as e1000 drivers batch it."""
+    drv.w(L.E1000_RDT, (drv.rx_next - 1) % drv.rx_n)
+
+
+def test_a_driver_holding_a_batch_is_left_to_return_it_before_rx_reads_on(rig):
+    """A driver that gives buffers back 16 at a time and holds 16 filled ones will write
+    RDT again before it runs dry: RX leaves the backend alone until it does, then moves
+    what queued meanwhile."""
+    drv = Driver(rig)
+    drv.linux_up(n=64)
+    drv.dev.core.defer_ms = 10_000  # no falling back to the backend during the test
+    for seq in range(16):
+        rig.peer.send(frame_to(MAC, seq=seq))
+    take_without_returning(drv, 16)
+    give_back(drv)  # the driver's batch: 16
+    for seq in range(16, 32):
+        rig.peer.send(frame_to(MAC, seq=seq))
+    wait_until(lambda: drv.dev.counters["rx_frames"] == 32, "the second batch to arrive")
+    wait_until(lambda: drv.dev.counters["rx_deferred"], "RX to defer to the driver")
+    late = [frame_to(MAC, seq=seq) for seq in range(32, 35)]
+    for frame in late:
+        rig.peer.send(frame)
+    time.sleep(0.1)
+    assert drv.dev.counters["rx_frames"] == 32, "RX read the backend while deferring"
+    assert [testframe.parse(f)[0] for f in take_without_returning(drv, 16)] == list(
+        range(16, 32))
+    give_back(drv)
+    assert take_without_returning(drv, 3) == late
+
+
+def test_a_driver_that_stops_returning_still_gets_its_frames(rig):
+    """A driver holding its batch that never writes RDT (it stopped receiving): RX reads
+    the backend again once the deferral times out."""
+    drv = Driver(rig)
+    drv.linux_up(n=64)
+    for seq in range(16):
+        rig.peer.send(frame_to(MAC, seq=seq))
+    take_without_returning(drv, 16)
+    give_back(drv)
+    for seq in range(16, 32):
+        rig.peer.send(frame_to(MAC, seq=seq))
+    wait_until(lambda: drv.dev.counters["rx_frames"] == 32, "the second batch to arrive")
+    late = [frame_to(MAC, seq=seq) for seq in range(32, 35)]
+    for frame in late:
+        rig.peer.send(frame)
+    take_without_returning(drv, 16)
+    assert take_without_returning(drv, 3) == late
 
 
 def test_rx_disabled_drops(drv):

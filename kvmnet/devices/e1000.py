@@ -316,8 +316,7 @@ class E1000(Nic):
             e.tctl = value & 0x03FF_FFFA
             lib.e1000_tx(e)
         elif reg == lib.E1000_RDT:
-            e.rdt = value & 0xFFFF
-            check(lib.nic_rx_room(self.core), "eventfd write")  # the guest returned buffers
+            check(lib.e1000_write_rdt(e, value), "eventfd write")  # buffers given back
         elif reg == lib.E1000_TDT:
             e.tdt = value & 0xFFFF
             lib.e1000_tx(e)

@@ -39,6 +39,8 @@ Counters (native/nic_io.h, struct nic_counters):
     dma_errors            guest addresses (rings, buffers) outside guest RAM
     backend_errors        backend read/write failures other than "try again"
     irqs_raised           interrupts signalled: INTx rising edges
+    rx_deferred           times RX left the backend alone for a driver busy enough to give
+                          buffers back first (models with rx_driver_busy: e1000)
 
 Fault switches (test only; each makes a conformance check fail if that check works):
 
