@@ -23,7 +23,7 @@ from kvmnet.vmm.irq import IrqLine, pci_gsi
 from kvmnet.vmm.memory import GuestMemory
 from kvmnet.vmm.msi_routes import MsiRoutes
 from kvmnet.vmm.pci import CONFIG_ADDRESS, INTERRUPT_LINE, PciBus
-from kvmnet.vmm.serial import Uart16550
+from kvmnet.vmm.serial import RBR_THR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed, Vcpu
 
 COM1 = 0x3F8
@@ -85,6 +85,12 @@ class Machine:
             self._stack.callback(self.vcpus[-1].close)
         self.vcpu = self.vcpus[0]
         self.vcpu.set_fast_ports(self._fast)
+        if kvm.check_extension(Cap.COALESCED_PIO):
+            # THR writes need no exit: KVM appends them to its coalesced ring, which the UART
+            # reads at the guest's next LSR poll (and whenever the log is read).
+            self.vm.register_coalesced_mmio(COM1 + RBR_THR, 1, pio=True)
+            self.uart.coalesce(self.vcpu.coalesced_ring(kvm.check_extension(Cap.COALESCED_MMIO)))
+            self._stack.callback(self.uart.coalesce, None)  # before the mapping goes
         self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
         self._kick_signal = check(lib.kvmnet_kick_signal(), "sigaction")
 
