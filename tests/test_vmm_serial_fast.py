@@ -1,7 +1,8 @@
 """COM1's data path in the run loop (native/uart.h): received bytes fed from any thread reach
 the guest whole and in order, transmitted bytes reach the host a line at a time but always
-complete and in order, and what C does not answer goes to Python. (That each register
-behaves as the datasheet says either way is tests/test_vmm_serial.py.)"""
+complete and in order -- those KVM coalesced too, with the meaning they were written with --
+and what C does not answer goes to Python. (That each register behaves as the datasheet
+says either way is tests/test_vmm_serial.py.)"""
 
 import mmap
 import random
