@@ -120,6 +120,13 @@ class Vm(_Fd):
             "datamatch": datamatch or 0, "addr": addr, "len": length, "fd": fd,
             "flags": flags}))
 
+    def register_coalesced_mmio(self, addr, size, pio=False):
+        """KVM_REGISTER_COALESCED_MMIO: guest writes to [addr, addr + size) (ports with pio)
+        are appended to the coalesced ring (each vCPU's mapping, at the page
+        KVM_CAP_COALESCED_MMIO names) instead of exiting; reads still exit."""
+        ioctl(self.fd, "KVM_REGISTER_COALESCED_MMIO", ffi.new(
+            "struct kvm_coalesced_mmio_zone *", {"addr": addr, "size": size, "pio": int(pio)}))
+
 
 class Vcpu(_Fd):
     """A vCPU fd."""

@@ -46,6 +46,7 @@ IOCTLS = [
     "KVM_SIGNAL_MSI",
     "KVM_IRQFD",
     "KVM_IOEVENTFD",
+    "KVM_REGISTER_COALESCED_MMIO",
     "KVM_GET_REGS",
     "KVM_SET_REGS",
     "KVM_GET_SREGS",
@@ -107,6 +108,9 @@ struct kvm_irq_level { uint32_t irq; uint32_t level; };
 struct kvm_msi { uint32_t address_lo; uint32_t address_hi; uint32_t data; uint32_t flags; ...; };
 struct kvm_irqfd { uint32_t fd; uint32_t gsi; uint32_t flags; uint32_t resamplefd; ...; };
 struct kvm_ioeventfd { uint64_t datamatch; uint64_t addr; uint32_t len; int32_t fd; uint32_t flags; ...; };
+struct kvm_coalesced_mmio_zone { uint64_t addr; uint32_t size; uint32_t pio; ...; };
+struct kvm_coalesced_mmio { uint64_t phys_addr; uint32_t len; uint32_t pio; uint8_t data[8]; ...; };
+struct kvm_coalesced_mmio_ring { uint32_t first, last; struct kvm_coalesced_mmio coalesced_mmio[]; };
 struct vhost_vring_state { unsigned int index; unsigned int num; };
 struct vhost_vring_file { unsigned int index; int fd; };
 struct vhost_vring_addr {

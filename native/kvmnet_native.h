@@ -44,7 +44,7 @@ long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit)
 
 /*
  * Port accesses the run loop answers without returning to Python: the exits that come by
- * the thousand and need no decision (a guest polling its idle UART's LSR, POST-code writes).
+ * the thousand and need no decision (POST-code writes).
  * Python flips `enabled` (and `value`) as device state changes; `hits` counts them.
  */
 enum { KVMNET_FAST_READ = 1, KVMNET_FAST_WRITE = 2 };

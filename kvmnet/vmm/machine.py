@@ -7,7 +7,8 @@ own INTx line (a GSI, written to Interrupt Line) and, when it has MSI-X, a way t
 
 A Machine is a context manager: on every exit path its vCPU threads and devices are stopped
 and every fd and mapping is released. A guest that stops answering is stopped by `wait`'s
-deadline (the watchdog), and what it printed is in `serial_log`.
+deadline (the watchdog), and what it printed is in `serial_log`, complete to the last byte
+the guest wrote whenever it is read.
 """
 
 import threading
@@ -22,11 +23,10 @@ from kvmnet.vmm.irq import IrqLine, pci_gsi
 from kvmnet.vmm.memory import GuestMemory
 from kvmnet.vmm.msi_routes import MsiRoutes
 from kvmnet.vmm.pci import CONFIG_ADDRESS, INTERRUPT_LINE, PciBus
-from kvmnet.vmm.serial import LSR, Uart16550
+from kvmnet.vmm.serial import RBR_THR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed, Vcpu
 
 COM1 = 0x3F8
-LSR_IDLE = 0x60  # THR empty, transmitter empty, no data: what an idle COM1 answers
 POST_PORT = 0x80  # POST codes: written by firmware and by the exit benchmark, ignored
 # x86 KVM needs three pages for the TSS and one for the identity map, out of RAM's way.
 TSS_ADDRESS, IDENTITY_MAP_ADDRESS = 0xFFFB_D000, 0xFFFB_C000
@@ -41,7 +41,7 @@ class Machine:
         self._stack = ExitStack()
         self.devices = []
         self._threads = []
-        self.serial_log = bytearray()
+        self._serial_log = bytearray()
         self._serial_listeners = []
         self._end_listeners = []
         self.exit_status = None
@@ -65,13 +65,11 @@ class Machine:
         entry, info = multiboot.load(image, self.memory)
 
         self.pio, self.mmio = Bus("port I/O"), Bus("MMIO")
-        # The guest polls COM1's LSR while it waits: those reads, and POST-code writes,
-        # are answered in the C run loop while COM1 has nothing to say.
+        # POST-code writes are swallowed in the C run loop (COM1's data path is too: the
+        # UART's own fast range).
         self._fast = ffi.new("struct kvmnet_fast_port[]", [
-            {"port": COM1 + LSR, "direction": lib.KVMNET_FAST_READ, "value": LSR_IDLE,
-             "enabled": 1},
             {"port": POST_PORT, "direction": lib.KVMNET_FAST_WRITE, "enabled": 1}])
-        self.uart = Uart16550(self._serial_output, self._uart_rx_state)
+        self.uart = Uart16550(self._serial_output)
         self.pio.insert(self.uart, COM1, 8)
         self.pio.insert(DebugExit(self._guest_exit), DEBUG_EXIT_PORT, 4)
         self.pci = PciBus(self.pio, self.mmio)
@@ -87,6 +85,12 @@ class Machine:
             self._stack.callback(self.vcpus[-1].close)
         self.vcpu = self.vcpus[0]
         self.vcpu.set_fast_ports(self._fast)
+        if kvm.check_extension(Cap.COALESCED_PIO):
+            # THR writes need no exit: KVM appends them to its coalesced ring, which the UART
+            # reads at the guest's next LSR poll (and whenever the log is read).
+            self.vm.register_coalesced_mmio(COM1 + RBR_THR, 1, pio=True)
+            self.uart.coalesce(self.vcpu.coalesced_ring(kvm.check_extension(Cap.COALESCED_MMIO)))
+            self._stack.callback(self.uart.coalesce, None)  # before the mapping goes
         self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
         self._kick_signal = check(lib.kvmnet_kick_signal(), "sigaction")
 
@@ -114,11 +118,14 @@ class Machine:
         if on_end:
             self._end_listeners.append(on_end)
 
-    def _uart_rx_state(self, busy):
-        self._fast[0].enabled = not busy
+    @property
+    def serial_log(self):
+        """Every byte the guest wrote to COM1 so far (bytearray)."""
+        self.uart.flush()  # the line the guest has not ended yet, too
+        return self._serial_log
 
     def _serial_output(self, data):
-        self.serial_log += data
+        self._serial_log += data
         for listener in self._serial_listeners:
             listener(data)
 
@@ -147,6 +154,7 @@ class Machine:
             self._request_stop()
         if vcpu is not self.vcpu:
             return
+        self.uart.flush()  # listeners see the guest's last words before its end
         reason = f"the guest stopped: {self._error or f'exit status {self.exit_status}'}"
         for on_end in self._end_listeners:
             on_end(reason)
@@ -177,6 +185,7 @@ class Machine:
             while thread.is_alive():
                 vcpu.kick(self._kick_signal)
                 thread.join(0.05)
+        self.uart.flush()
 
     def serial_text(self):
         return self.serial_log.decode("ascii", "replace")

@@ -1,97 +1,121 @@
 """A 16550A UART: the guest's console and its control channel to the host.
 
-Transmit and receive are immediate (no baud-rate timing): THR writes go straight to
-`output`, and bytes fed with `feed` wait in the receive FIFO. No interrupt line is wired:
-the guest polls LSR, which is the suite's datapath design (interrupts are checked apart).
+Transmit and receive are immediate (no baud-rate timing): bytes fed with `feed` wait in the
+receive FIFO, and THR writes go to `output`. No interrupt line is wired: the guest polls
+LSR, which is the suite's datapath design (interrupts are checked apart).
+
+The data path is C (native/uart.h): the receive FIFO, a transmit buffer and the divisor
+latch live there, and the vCPU's run loop answers LSR reads, offset 0 and (with DLAB) DLM
+itself (`fast_handler`), handing what the guest wrote to `output` a line at a time
+(`fast_attend`); `coalesce` lets THR writes skip the exit too. Python keeps the other
+registers, and its own accesses go through the same C. Bytes the guest wrote may wait in C
+until their line ends or the guest next reads LSR: `flush()` hands them over now.
 """
 
 import threading
-from collections import deque
 
-# Register offsets (DLAB=0 unless noted) and bits, as in the 16550A datasheet.
+from kvmnet.syscall import check, ffi, lib
+
+# Register offsets (DLAB=0) and bits, as in the 16550A datasheet.
 RBR_THR, IER, IIR_FCR, LCR, MCR, LSR, MSR, SCR = range(8)
-LCR_DLAB = 0x80
-LSR_DR, LSR_THRE, LSR_TEMT = 0x01, 0x20, 0x40
 IIR_NO_INTERRUPT, IIR_FIFO_ENABLED = 0x01, 0xC0
 FCR_ENABLE, FCR_CLEAR_RX = 0x01, 0x02
 MSR_CTS_DSR_DCD = 0xB0
-MCR_LOOP = 0x10
 
 
 class Uart16550:
-    def __init__(self, output, on_rx_state=None):
-        """output(bytes) is called with every byte the guest transmits; on_rx_state(bool),
-        when given, whenever the receive FIFO turns non-empty or empty (under the lock)."""
+    def __init__(self, output):
+        """output(bytes) is called with the bytes the guest transmits, in order, from the
+        thread that hands them over (a vCPU's, or flush()'s caller)."""
         self._output = output
-        self._on_rx_state = on_rx_state or (lambda has_data: None)
-        self._rx = deque()
-        self._lock = threading.Lock()
-        self.ier = self.lcr = self.mcr = self.scr = self.fcr = 0
-        self.divisor = 12  # 9600 baud, the reset value firmware leaves
+        state = ffi.new("struct uart *")
+        check(lib.uart_init(state), "uart_init")
+        self._state = ffi.gc(state, lib.uart_destroy)
+        self._opaque = ffi.cast("void *", state)
+        self._taken = ffi.new("uint8_t[]", lib.UART_TX_SIZE)
+        self._output_lock = threading.Lock()  # one hand-over at a time keeps bytes in order
+        self.fast_handler = (
+            ffi.cast("kvmnet_fast_handler *", ffi.addressof(lib, "uart_fast_access")),
+            self._opaque)
+        self.ier = self.scr = self.fcr = 0
+
+    # In C, where the data path reads DLAB and LOOP from them.
+    lcr = property(lambda self: self._state.lcr)
+    mcr = property(lambda self: self._state.mcr)
 
     def feed(self, data):
         """Bytes arriving on the line, for the guest to read (any thread)."""
-        with self._lock:
-            self._rx.extend(data)
-            if self._rx:
-                self._on_rx_state(True)
+        check(lib.uart_feed(self._state, ffi.from_buffer(data), len(data)), "uart_feed")
+
+    def coalesce(self, ring):
+        """Take THR writes from KVM's coalesced ring (Vcpu.coalesced_ring), whose only zone
+        must be THR; or, with None, hand over what it holds and stop (before it is unmapped)."""
+        lib.uart_coalesce(self._state, ffi.NULL if ring is None else ring)
+        self.flush()
+
+    def flush(self):
+        """Hand what the guest transmitted and C still holds to `output` (any thread)."""
+        self._transmit(b"")
+
+    def fast_attend(self):
+        """The run loop's handler saw a line end, or the transmit buffer fill."""
+        self.flush()
 
     def read(self, offset, size):
-        return bytes([self._read_register(offset)]) + b"\0" * (size - 1)
+        data = bytearray(1)
+        if not self._data_path(offset, data, False):
+            data[0] = self._read_register(offset)
+        return bytes(data) + b"\0" * (size - 1)
 
     def write(self, offset, data):
-        self._write_register(offset, data[0])
+        if not self._data_path(offset, bytearray(data[:1]), True):
+            self._write_register(offset, data[0])
+
+    def _data_path(self, offset, data, is_write):
+        """A byte access through the C handler, as the run loop makes it: False if declined."""
+        ret = lib.uart_fast_access(self._opaque, offset, ffi.from_buffer(data), 1, is_write)
+        if ret == lib.KVMNET_FAST_ATTEND:
+            self.flush()
+        return ret != lib.KVMNET_FAST_PYTHON
+
+    def _transmit(self, data):
+        """What C holds, then data, to output."""
+        with self._output_lock:
+            taken = []
+            while n := lib.uart_tx_take(self._state, self._taken, lib.UART_TX_SIZE):
+                taken.append(ffi.buffer(self._taken, n)[:])
+            data = b"".join(taken) + data
+            if data:
+                self._output(data)
 
     def _read_register(self, offset):
-        dlab = self.lcr & LCR_DLAB
-        if offset == RBR_THR:
-            if dlab:
-                return self.divisor & 0xFF
-            with self._lock:
-                byte = self._rx.popleft() if self._rx else 0
-                if not self._rx:
-                    self._on_rx_state(False)
-                return byte
+        """Registers C declines to read: all but offset 0, LSR and (with DLAB) DLM."""
         if offset == IER:
-            return self.divisor >> 8 if dlab else self.ier
+            return self.ier
         if offset == IIR_FCR:
             return IIR_NO_INTERRUPT | (IIR_FIFO_ENABLED if self.fcr & FCR_ENABLE else 0)
         if offset == LCR:
             return self.lcr
         if offset == MCR:
             return self.mcr
-        if offset == LSR:
-            with self._lock:
-                return LSR_THRE | LSR_TEMT | (LSR_DR if self._rx else 0)
         if offset == MSR:
             return MSR_CTS_DSR_DCD
         return self.scr
 
     def _write_register(self, offset, value):
-        dlab = self.lcr & LCR_DLAB
+        """Registers C declines to write: all but offset 0 and (with DLAB) DLM, and a THR
+        write that found the transmit buffer full."""
         if offset == RBR_THR:
-            if dlab:
-                self.divisor = self.divisor & 0xFF00 | value
-            elif self.mcr & MCR_LOOP:
-                self.feed(bytes([value]))
-            else:
-                self._output(bytes([value]))
+            self._transmit(bytes([value]))
         elif offset == IER:
-            if dlab:
-                self.divisor = self.divisor & 0xFF | value << 8
-            else:
-                self.ier = value & 0x0F
+            self.ier = value & 0x0F
         elif offset == IIR_FCR:
             self.fcr = value
             if value & FCR_CLEAR_RX:
-                with self._lock:
-                    self._rx.clear()
-                    self._on_rx_state(False)
+                lib.uart_rx_clear(self._state)
         elif offset == LCR:
-            self.lcr = value
+            lib.uart_set_control(self._state, value, self.mcr)
         elif offset == MCR:
-            self.mcr = value & 0x1F
-            with self._lock:  # loopback changes what LSR means: let the slow path see it
-                self._on_rx_state(bool(self._rx) or bool(self.mcr & MCR_LOOP))
+            lib.uart_set_control(self._state, self.lcr, value & 0x1F)
         elif offset == SCR:
             self.scr = value

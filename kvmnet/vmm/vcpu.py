@@ -72,6 +72,11 @@ class Vcpu:
                          h.key & ~(lib.KVMNET_HIT_USED | lib.KVMNET_HIT_MMIO)): h.hits
                         for h in self._hits if h.hits})
 
+    def coalesced_ring(self, page):
+        """The VM's coalesced MMIO ring as this vCPU's mapping shows it, at the page that
+        KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) names; valid until close()."""
+        return ffi.cast("struct kvm_coalesced_mmio_ring *", self._run_view + page * mmap.PAGESIZE)
+
     def request_stop(self):
         """The loop ends at its next exit (kick() to make that exit happen now)."""
         self._stop[0] = 1
