@@ -10,8 +10,8 @@ window and the receiver's acks), between the peer and C on a topology's tap wher
 would be: what the bridge, veth and tap carry on this host's cores when the guest and its
 VMM cost nothing. Benchmarks print both beside what a VMM's datapath reaches.
 """
-import os
 
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
