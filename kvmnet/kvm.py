@@ -127,6 +127,12 @@ class Vm(_Fd):
         ioctl(self.fd, "KVM_REGISTER_COALESCED_MMIO", ffi.new(
             "struct kvm_coalesced_mmio_zone *", {"addr": addr, "size": size, "pio": int(pio)}))
 
+    def unregister_coalesced_mmio(self, addr, size, pio=False):
+        """KVM_UNREGISTER_COALESCED_MMIO: the zones inside [addr, addr + size) go; writes
+        there exit again."""
+        ioctl(self.fd, "KVM_UNREGISTER_COALESCED_MMIO", ffi.new(
+            "struct kvm_coalesced_mmio_zone *", {"addr": addr, "size": size, "pio": int(pio)}))
+
 
 class Vcpu(_Fd):
     """A vCPU fd."""

@@ -47,6 +47,7 @@ IOCTLS = [
     "KVM_IRQFD",
     "KVM_IOEVENTFD",
     "KVM_REGISTER_COALESCED_MMIO",
+    "KVM_UNREGISTER_COALESCED_MMIO",
     "KVM_GET_REGS",
     "KVM_SET_REGS",
     "KVM_GET_SREGS",
@@ -126,7 +127,7 @@ struct kvm_run { uint8_t request_interrupt_window; uint8_t immediate_exit; uint3
 struct kvmnet_exit {
     unsigned int reason; unsigned int is_write; unsigned int size; unsigned int count;
     unsigned long long addr; unsigned char *data; unsigned long long detail[2];
-    unsigned int served;
+    unsigned int served; unsigned int coalesced;
 };
 """
 
@@ -159,6 +160,7 @@ struct kvmnet_fast_hit { unsigned long long key; unsigned long long hits; };
 struct kvmnet_fast {
     struct kvmnet_fast_port *ports; int nports; struct kvmnet_fast_range *pio; int npio;
     struct kvmnet_fast_range *mmio; int nmmio; struct kvmnet_fast_hit *hits; int nhits;
+    struct kvmnet_coalesced *coalesced; int resume;
 };
 long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
                       struct kvmnet_fast *fast, int *stop);

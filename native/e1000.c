@@ -584,12 +584,22 @@ int e1000_fast_mmio(void *opaque, unsigned long long offset, unsigned char *data
 	uint32_t value = 0;
 	int ret = KVMNET_FAST_DONE;
 
+	/* A narrower write to RDT merges into it, as e1000.py does: RDT may be a coalesced
+	   zone, whose every entry C must be able to apply. */
+	int narrow = is_write && size < 4 && (offset & ~3ULL) == E1000_RDT &&
+		     (offset & 3) + size <= 4;
+
 	/* Closed (priv gone) only after the machine stopped its vCPUs: then Python says so. */
-	if (size != 4 || (offset & 3) || !e->core.priv)
+	if ((!narrow && (size != 4 || (offset & 3))) || !e->core.priv)
 		return KVMNET_FAST_PYTHON;
-	if (is_write)
-		value = le32(data);
 	nic_lock(&e->core);
+	if (narrow) {
+		value = e->rdt;
+		memcpy((uint8_t *)&value + (offset & 3), data, size); /* x86: little-endian */
+		offset = E1000_RDT;
+	} else if (is_write) {
+		value = le32(data);
+	}
 	if (!fast_register(e, offset, &value, is_write))
 		ret = KVMNET_FAST_PYTHON;
 	else if (e->core.irq_level != e->core.irq_line)

@@ -244,8 +244,8 @@ int e1000_rx_accept(struct e1000 *e, const uint8_t *frame, size_t len);
  * The registers a driver touches per frame or per batch, answered in the vCPU's run loop
  * (kvmnet_native.h, kvmnet_fast_handler; opaque is the struct e1000): 32-bit reads of
  * STATUS, ICR (cleared on read), IMS, RDH, RDT, TDH, TDT and writes of RDT (wakes the device
- * thread) and TDT (transmits), with the same effects as e1000.py's; every other access goes
- * to Python. e1000_fast_mmio serves BAR0, e1000_fast_io BAR1's IODATA. Under the core's
+ * thread; narrower ones too, merged, since RDT may be a coalesced zone) and TDT (transmits),
+ * with the same effects as e1000.py's; every other access goes to Python. e1000_fast_mmio serves BAR0, e1000_fast_io BAR1's IODATA. Under the core's
  * lock, as Python's register accesses are: the device thread holds it while it delivers.
  */
 int e1000_fast_mmio(void *opaque, unsigned long long offset, unsigned char *data,

@@ -11,6 +11,7 @@
 #include <linux/kvm.h>
 
 #include "kvmnet_native.h"
+#include "coalesced.h"
 
 long kvmnet_ioctl(int fd, unsigned long request, unsigned long arg)
 {
@@ -44,10 +45,9 @@ long kvmnet_tun_set_iff(int fd, const char *name, int flags, char *name_out)
 	return 0;
 }
 
-long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit)
+/* The exit kvm_run holds, into exit. */
+static void kvmnet_vcpu_decode(struct kvm_run *run, struct kvmnet_exit *exit)
 {
-	if (ioctl(vcpu_fd, KVM_RUN, 0) < 0)
-		return -errno;
 	memset(exit, 0, sizeof(*exit));
 	exit->reason = run->exit_reason;
 	switch (run->exit_reason) {
@@ -74,6 +74,13 @@ long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit)
 		exit->detail[1] = run->internal.ndata;
 		break;
 	}
+}
+
+long kvmnet_vcpu_run(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit)
+{
+	if (ioctl(vcpu_fd, KVM_RUN, 0) < 0)
+		return -errno;
+	kvmnet_vcpu_decode(run, exit);
 	return 0;
 }
 
@@ -188,17 +195,34 @@ static int kvmnet_fast_range_exit(struct kvm_run *run, struct kvmnet_fast *fast,
 long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
 		      struct kvmnet_fast *fast, volatile int *stop)
 {
-	for (;;) {
-		long ret = kvmnet_vcpu_run(vcpu_fd, run, exit);
+	int resume = fast->resume;
 
-		if (ret < 0)
-			return ret;
+	fast->resume = 0;
+	for (;;) {
+		int coalesced = 0;
+
+		if (resume) {
+			kvmnet_vcpu_decode(run, exit); /* the exit Python left for after the ring */
+			resume = 0;
+		} else {
+			long ret = kvmnet_vcpu_run(vcpu_fd, run, exit);
+
+			if (ret < 0)
+				return ret;
+			/* Coalesced writes happened before this exit: apply them first. */
+			if (fast->coalesced)
+				coalesced = exit->coalesced = kvmnet_coalesced_drain(fast->coalesced);
+			if (coalesced & KVMNET_COALESCED_DECLINED)
+				return 0; /* Python applies them, then resumes this exit */
+		}
 		if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_MMIO)
 			return 0;
 		if (!(run->exit_reason == KVM_EXIT_IO &&
 		      kvmnet_fast_port_io(run, fast->ports, fast->nports)) &&
 		    kvmnet_fast_range_exit(run, fast, exit) != KVMNET_FAST_DONE)
 			return 0; /* Python's to dispatch, or to attend (exit->served) */
+		if (coalesced)
+			return 2; /* absorbed; a handler the ring reached wants Python */
 		if (*stop)
 			return 1;
 	}

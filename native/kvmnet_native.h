@@ -35,6 +35,7 @@ struct kvmnet_exit {
 	unsigned char *data;
 	unsigned long long detail[2]; /* FAIL_ENTRY: hardware reason, cpu; INTERNAL_ERROR: suberror, ndata */
 	unsigned int served;     /* already answered by a fast range's handler (see below) */
+	unsigned int coalesced;  /* KVMNET_COALESCED_* bits: what draining the ring found */
 };
 
 struct kvm_run;
@@ -105,7 +106,12 @@ struct kvmnet_fast_hit {
 	unsigned long long hits;
 };
 
-/* What one vCPU's loop may answer: its fast ports, the buses' ranges, its hit table. */
+struct kvmnet_coalesced;
+
+/*
+ * What one vCPU's loop may answer: its fast ports, the buses' ranges, its hit table; and
+ * the VM's coalesced ring (native/coalesced.h), drained at every KVM_RUN return.
+ */
 struct kvmnet_fast {
 	struct kvmnet_fast_port *ports;
 	int nports;
@@ -115,13 +121,21 @@ struct kvmnet_fast {
 	int nmmio;
 	struct kvmnet_fast_hit *hits;
 	int nhits;                        /* a power of two */
+	struct kvmnet_coalesced *coalesced; /* NULL: no coalesced zones */
+	int resume;                       /* the next loop handles the last exit, not a new one */
 };
 
 /*
  * KVM_RUN until an exit neither the fast ports nor the fast ranges absorb, and decode that
  * exit as kvmnet_vcpu_run() does (returns 0; exit->served set if a range's handler did it
  * and asked for Python); 1 when *stop was found set after an absorbed exit (nothing to
- * dispatch); -EINTR when kicked.
+ * dispatch); 2 when an absorbed exit's drain of the coalesced ring wants Python (nothing to
+ * dispatch; exit->coalesced says what); -EINTR when kicked.
+ *
+ * Each KVM_RUN return first drains the coalesced ring (fast->coalesced), and exit->coalesced
+ * holds what that found. With KVMNET_COALESCED_DECLINED the loop returns 0 at once, the exit
+ * not yet handled: Python applies the declined entries, sets fast->resume and calls again,
+ * and the loop handles that exit before the next KVM_RUN.
  */
 long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit,
 		      struct kvmnet_fast *fast, volatile int *stop);

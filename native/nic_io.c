@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "nic_io.h"
+#include "coalesced.h"
 
 /* The largest datagram a backend hands over: a tap frame of 64 KiB and a vnet header. */
 #define NIC_DATAGRAM_MAX (65536 + 64)
@@ -19,6 +20,8 @@
 #define NIC_RX_BUDGET 64
 /* How long RX defers to a busy driver before it reads the backend anyway. */
 #define NIC_RX_DEFER_MS 10
+/* How often nic_run drains the coalesced ring while it waits for buffers to come back. */
+#define NIC_RING_POLL_MS 1
 
 struct nic_private {
 	pthread_mutex_t lock;
@@ -344,9 +347,36 @@ static int nic_defers(struct nic_core *core, int held)
 	return 1;
 }
 
+/*
+ * poll(fds, 2, timeout), draining ring (if any) first and then every NIC_RING_POLL_MS: a
+ * buffer return found there kicks the wake eventfd. Without the lock: the return's handler
+ * takes it.
+ */
+static int nic_poll(struct pollfd *fds, int timeout, struct kvmnet_coalesced *ring)
+{
+	int waited = 0, ready;
+
+	if (!ring)
+		return poll(fds, 2, timeout);
+	kvmnet_coalesced_drain(ring);
+	for (;;) {
+		int slice = timeout >= 0 && timeout - waited < NIC_RING_POLL_MS ? timeout - waited
+										 : NIC_RING_POLL_MS;
+
+		ready = poll(fds, 2, slice);
+		if (ready != 0)
+			return ready;
+		waited += slice;
+		if (timeout >= 0 && waited >= timeout)
+			return 0;
+		kvmnet_coalesced_drain(ring);
+	}
+}
+
 long nic_run(struct nic_core *core)
 {
 	struct nic_private *p = core->priv;
+	struct kvmnet_coalesced *ring;
 	struct pollfd fds[2];
 	uint64_t count;
 	long ret;
@@ -372,8 +402,11 @@ long nic_run(struct nic_core *core)
 		/* Poll the backend only for something to wait for: a hang-up is always reported. */
 		fds[1].fd = p->backend_gone || !fds[1].events ? -1 : core->backend_fd;
 		fds[1].revents = 0;
+		/* Waiting for the guest to give buffers back, which it may have done already,
+		   without an exit, into the coalesced ring: watch the ring too. */
+		ring = held || core->rx_deferring ? core->coalesced : NULL;
 		nic_unlock(core);
-		ready = poll(fds, 2, core->rx_deferring ? core->defer_ms : -1);
+		ready = nic_poll(fds, core->rx_deferring ? core->defer_ms : -1, ring);
 		if (ready < 0 && errno != EINTR) {
 			ret = -errno;
 			nic_lock(core);

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+struct kvmnet_coalesced;
+
 /* cffi: begin */
 /* Fault switches (test only): what the model does wrong when the bit is set in core->faults. */
 #define NIC_FAULT_FILTER_BUG 0x1     /* the unicast filter accepts any destination */
@@ -73,6 +75,9 @@ struct nic_core {
 	uint32_t rx_deferring;  /* nic_run waits for the driver to return buffers, not the backend */
 	uint32_t rx_defer_ok;   /* cleared when a deferral saw no return in time; set by nic_rx_room */
 	int32_t defer_ms;       /* how long a deferral waits (nic_core_init: NIC_RX_DEFER_MS; 0: off) */
+	/* The VM's coalesced ring where the model's buffer returns (RDT) are a zone: nic_run
+	   drains it before it waits for a return, and every NIC_RING_POLL_MS while it waits. */
+	struct kvmnet_coalesced *coalesced;
 	struct nic_counters counters;
 	struct nic_private *priv;
 };

@@ -8,6 +8,7 @@
 
 #include "uart.h"
 #include "kvmnet_native.h"
+#include "coalesced.h"
 
 #define RX_MIN 4096 /* the receive ring's first size; it doubles as the host feeds more */
 #define DIVISOR_RESET 12
@@ -17,8 +18,7 @@ struct uart_private {
 	uint8_t *rx;         /* the receive FIFO: rx_len bytes from rx_head, wrapping */
 	size_t rx_size;      /* a power of two (0 until the first byte) */
 	size_t rx_head, rx_len;
-	struct kvm_coalesced_mmio_ring *ring; /* NULL: THR writes all exit */
-	uint32_t ring_max;   /* KVM_COALESCED_MMIO_MAX for this page size */
+	struct kvmnet_coalesced *coalesced; /* the VM's ring, where THR is a zone (or NULL) */
 	int tx_attend;       /* a line ended or the buffer filled since Python last took */
 	size_t tx_len;
 	uint8_t tx[UART_TX_SIZE];
@@ -108,28 +108,21 @@ static int data_write_locked(struct uart *u, uint8_t byte)
 /*
  * Apply the THR writes KVM coalesced, oldest first, as if each had exited now: everything
  * that could tell (offset 0, DLM, LSR, an LCR or MCR change, an RX clear, a take) comes here
- * first. Stops at one that finds the transmit buffer full, leaving it for the next take.
+ * first, without the UART's lock (the ring's entries reach uart_fast_access, which takes
+ * it). The ring stops at a write that finds the transmit buffer full, for the next take.
  */
-static void drain_locked(struct uart *u)
+static void drain(struct uart *u)
 {
-	struct kvm_coalesced_mmio_ring *ring = u->priv->ring;
-	uint32_t first;
+	struct kvmnet_coalesced *c = __atomic_load_n(&u->priv->coalesced, __ATOMIC_ACQUIRE);
 
-	if (!ring)
-		return;
-	first = ring->first;
-	while (first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE)) {
-		if (data_write_locked(u, ring->coalesced_mmio[first].data[0]) != KVMNET_FAST_DONE)
-			break;
-		first = (first + 1) % u->priv->ring_max;
-	}
-	__atomic_store_n(&ring->first, first, __ATOMIC_RELEASE); /* KVM may reuse the slots */
+	if (c)
+		kvmnet_coalesced_drain(c);
 }
 
 void uart_set_control(struct uart *u, uint8_t lcr, uint8_t mcr)
 {
+	drain(u);
 	pthread_mutex_lock(&u->priv->lock);
-	drain_locked(u);
 	u->lcr = lcr;
 	u->mcr = mcr;
 	pthread_mutex_unlock(&u->priv->lock);
@@ -137,8 +130,8 @@ void uart_set_control(struct uart *u, uint8_t lcr, uint8_t mcr)
 
 void uart_rx_clear(struct uart *u)
 {
+	drain(u);
 	pthread_mutex_lock(&u->priv->lock);
-	drain_locked(u);
 	u->priv->rx_len = 0;
 	pthread_mutex_unlock(&u->priv->lock);
 }
@@ -148,8 +141,8 @@ size_t uart_tx_take(struct uart *u, uint8_t *out, size_t size)
 	struct uart_private *p = u->priv;
 	size_t n;
 
+	drain(u);
 	pthread_mutex_lock(&p->lock);
-	drain_locked(u);
 	n = p->tx_len < size ? p->tx_len : size;
 	memcpy(out, p->tx, n);
 	memmove(p->tx, p->tx + n, p->tx_len - n);
@@ -159,15 +152,10 @@ size_t uart_tx_take(struct uart *u, uint8_t *out, size_t size)
 	return n;
 }
 
-void uart_coalesce(struct uart *u, void *ring)
+void uart_coalesce(struct uart *u, struct kvmnet_coalesced *coalesced)
 {
-	struct uart_private *p = u->priv;
-
-	pthread_mutex_lock(&p->lock);
-	drain_locked(u);
-	p->ring = ring;
-	p->ring_max = (sysconf(_SC_PAGESIZE) - sizeof(*p->ring)) / sizeof(p->ring->coalesced_mmio[0]);
-	pthread_mutex_unlock(&p->lock);
+	drain(u);
+	__atomic_store_n(&u->priv->coalesced, coalesced, __ATOMIC_RELEASE);
 }
 
 static uint8_t data_read_locked(struct uart *u)
@@ -194,8 +182,8 @@ int uart_fast_access(void *opaque, unsigned long long offset, unsigned char *dat
 
 	if (size != 1 || !(offset == UART_RBR_THR || offset == UART_DLM || offset == UART_LSR))
 		return KVMNET_FAST_PYTHON;
+	drain(u); /* (nothing, when this is the ring's own entry being applied) */
 	pthread_mutex_lock(&p->lock);
-	drain_locked(u);
 	if (offset == UART_LSR && !is_write) /* the transmitter is always empty */
 		*data = UART_LSR_THRE | UART_LSR_TEMT | (p->rx_len ? UART_LSR_DR : 0);
 	else if (offset == UART_DLM && (u->lcr & UART_LCR_DLAB) && is_write)

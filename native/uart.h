@@ -7,8 +7,9 @@
  * (bytes the guest wrote, handed to Python a line at a time) and the divisor latch that
  * shares offset 0 while LCR.DLAB is set -- and answers them in the vCPU's run loop. THR
  * writes need not exit at all: KVM can append them to its coalesced ring (a zone on THR,
- * KVM_REGISTER_COALESCED_MMIO with pio), which the UART empties at the guest's next access
- * to offset 0 or LSR and whenever Python takes or changes what they mean. Python owns every
+ * KVM_REGISTER_COALESCED_MMIO with pio), which the VM's ring consumer (native/coalesced.h)
+ * applies at every exit, and the UART has applied before the guest's next access to offset
+ * 0 or LSR and whenever Python takes or changes what they mean. Python owns every
  * other register. Everything runs under the UART's lock.
  */
 #ifndef KVMNET_UART_H
@@ -16,6 +17,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct kvmnet_coalesced;
 
 /* cffi: begin */
 /* Register offsets with LCR.DLAB clear, and the bits the data path reads (16550A datasheet). */
@@ -62,11 +65,11 @@ void uart_rx_clear(struct uart *u);
 size_t uart_tx_take(struct uart *u, uint8_t *out, size_t size);
 
 /*
- * Take THR writes from ring, the VM's coalesced ring as a vCPU's mapping shows it, whose
- * only zone is this UART's THR; or, with NULL, apply what it holds and stop reading it
- * (before the mapping goes).
+ * THR is a zone of the VM's coalesced ring (native/coalesced.h), which delivers its entries
+ * to uart_fast_access through the port table: drain it before whatever could tell (the data
+ * path, LCR/MCR changes, an RX clear, a take); NULL: stop (THR writes all exit).
  */
-void uart_coalesce(struct uart *u, void *ring);
+void uart_coalesce(struct uart *u, struct kvmnet_coalesced *coalesced);
 
 /*
  * The data path, answered in the vCPU's run loop (kvmnet_native.h, kvmnet_fast_handler;

@@ -16,6 +16,7 @@ from kvmnet.kvm import Cap
 from kvmnet.runners import BuiltinRunner
 from kvmnet.syscall import ffi, lib
 from kvmnet.vmm.bus import Bus
+from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.machine import COM1, GuestHung, Machine
 from kvmnet.vmm.serial import IER, IIR_FCR, LCR, LSR, MCR, MSR, RBR_THR, SCR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed
@@ -33,6 +34,15 @@ class Port:
         self.uart = Uart16550(self.output.append)
         self.bus = Bus("test I/O")
         self.bus.insert(self.uart, COM1, 8)
+
+    def coalesce(self, ring):
+        """THR a zone of ring (a Ring, or None to leave it), as the machine sets it up."""
+        if ring is None:
+            self.coalesced.close()
+            self.uart.coalesce(None)
+            return
+        self.coalesced = CoalescedRing(ring.ring, self.bus, Bus("test MMIO"))
+        self.uart.coalesce(self.coalesced)
 
     def inb(self, offset):
         data = bytearray(1)
@@ -166,9 +176,9 @@ class Ring:
 @pytest.fixture
 def ring(port):
     r = Ring()
-    port.uart.coalesce(r.ring)
+    port.coalesce(r)
     yield r
-    port.uart.coalesce(None)
+    port.coalesce(None)
 
 
 def test_coalesced_writes_come_out_at_the_next_lsr_read_in_order_with_exits(port, ring):
@@ -220,9 +230,9 @@ def test_a_full_transmit_buffer_leaves_the_rest_in_the_ring_until_taken(port, ri
 
 def test_leaving_the_ring_hands_over_what_it_holds(port):
     ring = Ring()
-    port.uart.coalesce(ring.ring)
+    port.coalesce(ring)
     ring.write(b"last words")
-    port.uart.coalesce(None)
+    port.coalesce(None)
     assert port.output == [b"last words"]
     ring.write(b"!")
     port.uart.flush()

@@ -31,7 +31,9 @@ TX (TDH stays) until it has room again.
 The registers a driver touches per frame or batch (32-bit STATUS, ICR, IMS, RDH/RDT,
 TDH/TDT; through BAR0 or IODATA) are answered in the vCPU's run loop by native/e1000.c's
 fast handler, with the effects described here, under the same lock; everything else comes
-here.
+here. Where the VM has a coalesced ring (kvmnet.vmm.coalesced), RDT in BAR0 is a zone of it
+(moved with the BAR): the driver's buffer returns do not exit, and the device thread, which
+waits for them, drains the ring before it waits and every millisecond while it does.
 
 Fault switches (device.faults, test only): filter_bug, lose_descriptor, corrupt_rx, as in
 kvmnet.devices.nic.
@@ -177,6 +179,7 @@ class IoWindow:
 
 class E1000(Nic):
     NAME = "e1000"
+    COALESCE_RDT = True  # RDT writes through the VM's coalesced ring, where it has one
 
     def __init__(self, mac, backend, faults=()):
         state = ffi.new("struct e1000 *")
@@ -196,6 +199,17 @@ class E1000(Nic):
         self.unknown_registers = Counter()  # offset -> accesses to undocumented registers
         with self.lock:
             self._reset()
+
+    def bar_moved(self, index, old, new):
+        """BAR0 moved: so does RDT's coalesced zone."""
+        if index != 0 or not self.COALESCE_RDT or self.coalesced is None or self.vm is None:
+            return
+        if old:
+            self.vm.unregister_coalesced_mmio(old + lib.E1000_RDT, 4)
+        if new:
+            with self.lock:
+                self.core.coalesced = self.coalesced.c  # nic_run watches the ring
+            self.vm.register_coalesced_mmio(new + lib.E1000_RDT, 4)
 
     # -- BAR0 -------------------------------------------------------------------------
 

@@ -183,6 +183,7 @@ class Nic(PciDevice):
             lib.nic_core_destroy(core)
             raise
         self.irq = None
+        self.coalesced = None  # the VM's CoalescedRing, set by the machine (or None)
         self._memory = None
         self._thread = None
         self.thread_error = None  # what ended the device thread, if not close()

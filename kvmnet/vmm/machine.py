@@ -18,6 +18,7 @@ from kvmnet.kvm import Cap
 from kvmnet.syscall import check, ffi, ioctl, lib
 from kvmnet.vmm import multiboot
 from kvmnet.vmm.bus import Bus
+from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.debug_exit import PORT as DEBUG_EXIT_PORT, DebugExit
 from kvmnet.vmm.irq import IrqLine, pci_gsi
 from kvmnet.vmm.memory import GuestMemory
@@ -85,12 +86,19 @@ class Machine:
             self._stack.callback(self.vcpus[-1].close)
         self.vcpu = self.vcpus[0]
         self.vcpu.set_fast_ports(self._fast)
-        if kvm.check_extension(Cap.COALESCED_PIO):
-            # THR writes need no exit: KVM appends them to its coalesced ring, which the UART
-            # reads at the guest's next LSR poll (and whenever the log is read).
+        self.coalesced = None  # the VM's coalesced ring, where KVM has one
+        if page := kvm.check_extension(Cap.COALESCED_MMIO):
+            # Writes to a coalesced zone need no exit: KVM appends them to a ring that each
+            # vCPU's loop applies before its next exit (and devices that could tell sooner).
+            self.coalesced = CoalescedRing(self.vcpu.coalesced_ring(page), self.pio, self.mmio)
+            self._stack.callback(self._leave_ring)  # before the mapping goes
+            for vcpu in self.vcpus:
+                vcpu.set_coalesced(self.coalesced)
+        if self.coalesced is not None and kvm.check_extension(Cap.COALESCED_PIO):
+            # THR writes: applied at the latest when the guest next polls LSR, or the log is
+            # read.
             self.vm.register_coalesced_mmio(COM1 + RBR_THR, 1, pio=True)
-            self.uart.coalesce(self.vcpu.coalesced_ring(kvm.check_extension(Cap.COALESCED_MMIO)))
-            self._stack.callback(self.uart.coalesce, None)  # before the mapping goes
+            self.uart.coalesce(self.coalesced)
         self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
         self._kick_signal = check(lib.kvmnet_kick_signal(), "sigaction")
 
@@ -101,6 +109,7 @@ class Machine:
         if slot is None:
             slot = next(s for s in range(1, 32) if s not in self.pci.devices)
         device.vm = self.vm
+        device.coalesced = self.coalesced  # for zones of its own (e1000: RDT)
         device.memory = self.memory
         device.irq = IrqLine(self.vm, pci_gsi(slot))
         device.config[INTERRUPT_LINE] = device.irq.gsi
@@ -110,6 +119,12 @@ class Machine:
         self.pci.add(slot, device)
         self.devices.append(device)
         return slot
+
+    def _leave_ring(self):
+        """Apply the coalesced ring's last writes and stop reading it; then the log is whole."""
+        self.coalesced.close()
+        self.uart.coalesce(None)
+        self.uart.flush()
 
     def on_serial(self, listener, on_end=None):
         """listener(bytes) gets every byte the guest sends on COM1; on_end(reason) is called

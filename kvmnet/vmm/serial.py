@@ -38,6 +38,7 @@ class Uart16550:
             ffi.cast("kvmnet_fast_handler *", ffi.addressof(lib, "uart_fast_access")),
             self._opaque)
         self.ier = self.scr = self.fcr = 0
+        self._ring = None
 
     # In C, where the data path reads DLAB and LOOP from them.
     lcr = property(lambda self: self._state.lcr)
@@ -48,9 +49,11 @@ class Uart16550:
         check(lib.uart_feed(self._state, ffi.from_buffer(data), len(data)), "uart_feed")
 
     def coalesce(self, ring):
-        """Take THR writes from KVM's coalesced ring (Vcpu.coalesced_ring), whose only zone
-        must be THR; or, with None, hand over what it holds and stop (before it is unmapped)."""
-        lib.uart_coalesce(self._state, ffi.NULL if ring is None else ring)
+        """THR is a zone of ring, the VM's kvmnet.vmm.coalesced.CoalescedRing, which hands its
+        entries to the data path: drain it before anything that could tell; with None, stop
+        (after the ring was left)."""
+        self._ring = ring  # keeps the C struct alive while C points to it
+        lib.uart_coalesce(self._state, ffi.NULL if ring is None else ring.c)
         self.flush()
 
     def flush(self):

@@ -2,7 +2,9 @@
 
 The loop runs in C (native kvmnet_vcpu_loop) and comes back to Python only for exits that
 need a device model in Python; the fast ports and the buses' fast ranges (device registers
-whose C handlers answer in the loop) it answers itself are counted all the same.
+whose C handlers answer in the loop) it answers itself are counted all the same. At every
+KVM_RUN return it first applies the VM's coalesced writes (kvmnet.vmm.coalesced), which are
+not exits and are not counted here.
 """
 
 import errno
@@ -38,6 +40,7 @@ class Vcpu:
         self._fast = ffi.new("struct kvmnet_fast *", {"ports": self._ports,
                                                        "hits": self._hits, "nhits": HIT_SLOTS})
         self._fast_keep = []  # the arrays _fast points to, kept alive
+        self._coalesced = None
         self._stop = ffi.new("int *")
         self.thread_id = None
 
@@ -52,9 +55,16 @@ class Vcpu:
         self._fast.pio, self._fast.npio = pio, len(pio)
         self._fast.mmio, self._fast.nmmio = mmio, len(mmio)
 
+    def set_coalesced(self, ring):
+        """The VM's CoalescedRing, drained at every KVM_RUN return before the exit."""
+        self._coalesced = ring
+        self._fast.coalesced = ring.c if ring is not None else ffi.NULL
+
     @property
     def exits(self):
-        """(exit name, port or address) -> count, those answered in C included."""
+        """(exit name, port or address) -> count, those answered in C included. Writes KVM
+        coalesced (kvmnet.vmm.coalesced) are not exits: the guest never left, and they are
+        not counted here."""
         exits = Counter(self._exits)
         for f in self._ports:
             if f.hits:
@@ -112,6 +122,13 @@ class Vcpu:
                 continue
             if check(ret, "KVM_RUN") == 1:
                 continue  # stopped after exits answered in C
+            if exit.coalesced:  # the ring's drain before this exit wants Python
+                self._coalesced.attend()
+                if exit.coalesced & lib.KVMNET_COALESCED_DECLINED:
+                    fast.resume = 1  # now the exit itself, still unhandled
+                    continue
+            if ret == 2:
+                continue  # the exit was absorbed in C
             reason = exit.reason
             if exit.served:  # answered in C (and counted there); the device wants Python
                 (pio if reason == lib.KVM_EXIT_IO else mmio).attend(exit.addr)
