@@ -4,7 +4,6 @@ had exited; one C declines is applied through Python before anything after it; a
 thread waiting for buffers back finds an RDT write sitting in the ring without any exit;
 e1000's RDT zone follows BAR0; and coalesced writes are not counted as exits."""
 
-import mmap
 import socket
 import struct
 import time
@@ -23,34 +22,12 @@ from kvmnet.syscall import ffi, lib
 from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.pci import BAR0, COMMAND, COMMAND_MEMORY, PciBus
-from test_dev_e1000 import Driver, take_without_returning, give_back
+from test_dev_e1000 import Driver, frame_to, give_back, take_without_returning
 from test_dev_nic import MAC, Rig, wait_until
-from test_dev_e1000 import frame_to
+from tests.drivers.coalesced_ring import KvmRing
 
 DONE, PYTHON, ATTEND = lib.KVMNET_FAST_DONE, lib.KVMNET_FAST_PYTHON, lib.KVMNET_FAST_ATTEND
 PORT, BASE = 0x3F8, 0xFEB0_0000
-
-
-class Ring:
-    """KVM's side of the ring (a page, as a vCPU maps it)."""
-
-    def __init__(self):
-        self.page = ffi.new("char[]", mmap.PAGESIZE)
-        self.ring = ffi.cast("struct kvm_coalesced_mmio_ring *", self.page)
-        self.max = ((mmap.PAGESIZE - ffi.sizeof("struct kvm_coalesced_mmio_ring"))
-                    // ffi.sizeof("struct kvm_coalesced_mmio"))
-
-    def write(self, addr, data, pio=False):
-        last = self.ring.last
-        assert (last + 1) % self.max != self.ring.first, "the ring is full"
-        entry = self.ring.coalesced_mmio[last]
-        entry.phys_addr, entry.len, entry.pio = addr, len(data), int(pio)
-        entry.data[0:len(data)] = data
-        self.ring.last = (last + 1) % self.max
-
-    @property
-    def held(self):
-        return (self.ring.last - self.ring.first) % self.max
 
 
 class Recorder:
@@ -82,7 +59,7 @@ class Recorder:
 
 @pytest.fixture
 def two_zones():
-    log, ring = [], Ring()
+    log, ring = [], KvmRing()
     pio, mmio = Bus("port I/O"), Bus("MMIO")
     port, regs = Recorder("port", log), Recorder("regs", log)
     pio.insert(port, PORT, 8)
@@ -160,7 +137,7 @@ class RingRegs:
 @pytest.fixture
 def ring_rig():
     rig = Rig(E1000)
-    ring, mmio = Ring(), Bus("MMIO")
+    ring, mmio = KvmRing(), Bus("MMIO")
     mmio.insert(rig.dev, BASE, 0x20000)
     coalesced = CoalescedRing(ring.ring, Bus("port I/O"), mmio)
     with rig.dev.lock:
@@ -232,7 +209,7 @@ def test_rdt_zone_moves_with_bar0():
     dev = E1000(MAC, type("B", (), {"fd": near.fileno(), "vnet_hdr_size": 0})())
     pio, mmio = Bus("port I/O"), Bus("MMIO")
     PciBus(pio, mmio).add(3, dev)
-    dev.vm, ring = ZoneLog(), Ring()
+    dev.vm, ring = ZoneLog(), KvmRing()
     dev.coalesced = CoalescedRing(ring.ring, pio, mmio)
     try:
         for address, command in [(0xFEB0_0000, COMMAND_MEMORY), (0xFEA0_0000, COMMAND_MEMORY),

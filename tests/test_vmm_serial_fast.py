@@ -4,7 +4,6 @@ complete and in order -- those KVM coalesced too, with the meaning they were wri
 and what C does not answer goes to Python. (That each register behaves as the datasheet
 says either way is tests/test_vmm_serial.py.)"""
 
-import mmap
 import random
 import threading
 import time
@@ -14,13 +13,14 @@ import pytest
 from kvmnet.guest_image import build
 from kvmnet.kvm import Cap
 from kvmnet.runners import BuiltinRunner
-from kvmnet.syscall import ffi, lib
+from kvmnet.syscall import lib
 from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.machine import COM1, GuestHung, Machine
 from kvmnet.vmm.serial import IER, IIR_FCR, LCR, LSR, MCR, MSR, RBR_THR, SCR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed
 from test_vmm_multiboot import image
+from tests.drivers.coalesced_ring import KvmRing
 
 DONE, PYTHON, ATTEND = lib.KVMNET_FAST_DONE, lib.KVMNET_FAST_PYTHON, lib.KVMNET_FAST_ATTEND
 LSR_DR = lib.UART_LSR_DR
@@ -151,40 +151,26 @@ def test_other_registers_and_widths_go_to_python_untouched(port, offset, size, i
 
 # -- THR writes KVM coalesced ------------------------------------------------------------------
 
-class Ring:
-    """KVM's side of the coalesced ring (a page, as a vCPU maps it): THR writes appended."""
+class ThrRing(KvmRing):
+    """The ring with the guest's THR writes in it, a byte each."""
 
-    def __init__(self):
-        self.page = ffi.new("char[]", mmap.PAGESIZE)
-        self.ring = ffi.cast("struct kvm_coalesced_mmio_ring *", self.page)
-        self.max = ((mmap.PAGESIZE - ffi.sizeof("struct kvm_coalesced_mmio_ring"))
-                    // ffi.sizeof("struct kvm_coalesced_mmio"))
-
-    def write(self, data):
+    def transmit(self, data):
         for byte in data:
-            last = self.ring.last
-            assert (last + 1) % self.max != self.ring.first, "the ring is full"
-            entry = self.ring.coalesced_mmio[last]
-            entry.phys_addr, entry.len, entry.pio, entry.data[0] = COM1, 1, 1, byte
-            self.ring.last = (last + 1) % self.max
-
-    @property
-    def held(self):
-        return (self.ring.last - self.ring.first) % self.max
+            self.write(COM1, bytes([byte]), pio=True)
 
 
 @pytest.fixture
 def ring(port):
-    r = Ring()
+    r = ThrRing()
     port.coalesce(r)
     yield r
     port.coalesce(None)
 
 
 def test_coalesced_writes_come_out_at_the_next_lsr_read_in_order_with_exits(port, ring):
-    ring.write(b"ab")
+    ring.transmit(b"ab")
     assert port.outb(RBR_THR, ord("c")) == DONE  # the ring was full: this one exited
-    ring.write(b"d\n")
+    ring.transmit(b"d\n")
     assert port.output == [] and ring.held == 2
     assert port.inb(LSR) == (ATTEND, lib.UART_LSR_THRE | lib.UART_LSR_TEMT)
     assert ring.held == 0
@@ -194,13 +180,13 @@ def test_coalesced_writes_come_out_at_the_next_lsr_read_in_order_with_exits(port
 
 def test_coalesced_writes_keep_the_meaning_they_had_when_written(port, ring):
     port.uart.write(LCR, bytes([lib.UART_LCR_DLAB]))
-    ring.write(b"\x07")  # DLL
+    ring.transmit(b"\x07")  # DLL
     port.uart.write(LCR, b"\x03")
-    ring.write(b"x")  # THR
+    ring.transmit(b"x")  # THR
     port.uart.write(MCR, bytes([lib.UART_MCR_LOOP]))
-    ring.write(b"y")  # into the receiver
+    ring.transmit(b"y")  # into the receiver
     port.uart.write(IIR_FCR, b"\x03")  # RX clear: y goes
-    ring.write(b"z")
+    ring.transmit(b"z")
     port.uart.write(MCR, b"\x00")
     assert port.inb(RBR_THR) == (DONE, ord("z"))
     port.uart.flush()
@@ -212,7 +198,7 @@ def test_coalesced_writes_keep_the_meaning_they_had_when_written(port, ring):
 def test_the_ring_is_read_across_its_wrap(port, ring):
     text = bytes(97 + i % 26 for i in range(3 * ring.max))
     for i in range(0, len(text), 50):
-        ring.write(text[i:i + 50])
+        ring.transmit(text[i:i + 50])
         port.inb(LSR)
     port.uart.flush()
     assert b"".join(port.output) == text
@@ -221,7 +207,7 @@ def test_the_ring_is_read_across_its_wrap(port, ring):
 def test_a_full_transmit_buffer_leaves_the_rest_in_the_ring_until_taken(port, ring):
     for _ in range(lib.UART_TX_SIZE - 4):
         port.outb(RBR_THR, ord("a"))
-    ring.write(b"bbbbcccccc")
+    ring.transmit(b"bbbbcccccc")
     assert port.inb(LSR)[0] == ATTEND
     assert ring.held == 6, "the ring was emptied past a full buffer"
     port.bus.attend(COM1)
@@ -229,12 +215,12 @@ def test_a_full_transmit_buffer_leaves_the_rest_in_the_ring_until_taken(port, ri
 
 
 def test_leaving_the_ring_hands_over_what_it_holds(port):
-    ring = Ring()
+    ring = ThrRing()
     port.coalesce(ring)
-    ring.write(b"last words")
+    ring.transmit(b"last words")
     port.coalesce(None)
     assert port.output == [b"last words"]
-    ring.write(b"!")
+    ring.transmit(b"!")
     port.uart.flush()
     assert port.output == [b"last words"], "the ring was read after it was left"
 
