@@ -22,7 +22,8 @@ from kvmnet.syscall import ffi, lib
 from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.pci import BAR0, COMMAND, COMMAND_MEMORY, PciBus
-from test_dev_e1000 import Driver, frame_to, give_back, take_without_returning
+from test_dev_e1000 import (Driver, frame_to, give_back, holding_a_batch,
+                             take_without_returning)
 from test_dev_nic import MAC, Rig, wait_until
 from tests.drivers.coalesced_ring import KvmRing
 
@@ -168,17 +169,9 @@ def test_a_deferring_device_thread_finds_rdt_in_the_ring(ring_rig):
     """A driver holding its batch returns it by a coalesced write and exits never: RX,
     deferring to that write, must not wait for its deferral to time out."""
     rig, ring = ring_rig
-    drv = Driver(rig)
-    drv.linux_up(n=64)
-    drv.dev.core.defer_ms = 10_000  # only the ring can end the deferral in time
-    for seq in range(16):
-        rig.peer.send(frame_to(MAC, seq=seq))
-    take_without_returning(drv, 16)
-    give_back(drv)
-    drv.r(lib.E1000_STATUS)  # an exit: the give-back is applied, the driver's batch is 16
-    for seq in range(16, 32):
-        rig.peer.send(frame_to(MAC, seq=seq))
-    wait_until(lambda: drv.dev.counters["rx_frames"] == 32, "the second batch to arrive")
+    # only the ring can end the deferral in time; the STATUS read is an exit, which
+    # applies the give-back: the driver's batch is 16
+    drv = holding_a_batch(rig, defer_ms=10_000, settle=lambda drv: drv.r(lib.E1000_STATUS))
     wait_until(lambda: drv.dev.counters["rx_deferred"], "RX to defer to the driver")
     for seq in range(32, 35):
         rig.peer.send(frame_to(MAC, seq=seq))

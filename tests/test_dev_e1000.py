@@ -487,20 +487,30 @@ def give_back(drv):
     drv.w(L.E1000_RDT, (drv.rx_next - 1) % drv.rx_n)
 
 
+def holding_a_batch(rig, defer_ms=None, settle=lambda drv: None):
+    """A driver that gave its first 16 frames back in one RDT write (its batch: 16) and
+    now holds the next 16, filled: where the device defers to it. defer_ms replaces the
+    device's deferral timeout; settle(drv) runs after the give-back."""
+    drv = Driver(rig)
+    drv.linux_up(n=64)
+    if defer_ms is not None:
+        drv.dev.core.defer_ms = defer_ms
+    for seq in range(16):
+        rig.peer.send(frame_to(MAC, seq=seq))
+    take_without_returning(drv, 16)
+    give_back(drv)
+    settle(drv)
+    for seq in range(16, 32):
+        rig.peer.send(frame_to(MAC, seq=seq))
+    wait_until(lambda: drv.dev.counters["rx_frames"] == 32, "the second batch to arrive")
+    return drv
+
+
 def test_a_driver_holding_a_batch_is_left_to_return_it_before_rx_reads_on(rig):
     """A driver that gives buffers back 16 at a time and holds 16 filled ones will write
     RDT again before it runs dry: RX leaves the backend alone until it does, then moves
     what queued meanwhile."""
-    drv = Driver(rig)
-    drv.linux_up(n=64)
-    drv.dev.core.defer_ms = 10_000  # no falling back to the backend during the test
-    for seq in range(16):
-        rig.peer.send(frame_to(MAC, seq=seq))
-    take_without_returning(drv, 16)
-    give_back(drv)  # the driver's batch: 16
-    for seq in range(16, 32):
-        rig.peer.send(frame_to(MAC, seq=seq))
-    wait_until(lambda: drv.dev.counters["rx_frames"] == 32, "the second batch to arrive")
+    drv = holding_a_batch(rig, defer_ms=10_000)  # no falling back to the backend
     wait_until(lambda: drv.dev.counters["rx_deferred"], "RX to defer to the driver")
     late = [frame_to(MAC, seq=seq) for seq in range(32, 35)]
     for frame in late:
@@ -516,15 +526,7 @@ def test_a_driver_holding_a_batch_is_left_to_return_it_before_rx_reads_on(rig):
 def test_a_driver_that_stops_returning_still_gets_its_frames(rig):
     """A driver holding its batch that never writes RDT (it stopped receiving): RX reads
     the backend again once the deferral times out."""
-    drv = Driver(rig)
-    drv.linux_up(n=64)
-    for seq in range(16):
-        rig.peer.send(frame_to(MAC, seq=seq))
-    take_without_returning(drv, 16)
-    give_back(drv)
-    for seq in range(16, 32):
-        rig.peer.send(frame_to(MAC, seq=seq))
-    wait_until(lambda: drv.dev.counters["rx_frames"] == 32, "the second batch to arrive")
+    drv = holding_a_batch(rig)
     late = [frame_to(MAC, seq=seq) for seq in range(32, 35)]
     for frame in late:
         rig.peer.send(frame)
