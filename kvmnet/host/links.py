@@ -44,6 +44,27 @@ def remove(ipr, name):
             raise
 
 
+def add_bridge(ipr, name, ports, mtu):
+    """A bridge without STP or forwarding delay, multicast snooping off (multicast floods
+    like broadcast, as probes expect), with ports (existing links) enslaved; bridge and
+    ports at mtu and up. Returns the bridge's index."""
+    ipr.link("add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0,
+             br_mcast_snooping=0)
+    bridge = ipr.link_lookup(ifname=name)[0]
+    for port in ports:
+        ipr.link("set", index=ipr.link_lookup(ifname=port)[0], mtu=mtu, master=bridge,
+                 state="up")
+    ipr.link("set", index=bridge, mtu=mtu, state="up")
+    return bridge
+
+
+def up(ipr, name, mtu):
+    """Set link `name` to mtu and up; returns its MAC."""
+    index = ipr.link_lookup(ifname=name)[0]
+    ipr.link("set", index=index, mtu=mtu, state="up")
+    return ipr.link("get", index=index)[0].get("IFLA_ADDRESS")
+
+
 @dataclass(frozen=True)
 class Sample:
     """The outcome of creating one link of a kind: the link read back, or the refusal."""

@@ -81,22 +81,14 @@ class MacvtapTopology(ScratchTopology):
 
     def _build_switch(self, mtu):
         with self.peer_netns.ipr() as ipr:
-            ipr.link("add", ifname=SWITCH, kind="bridge", br_stp_state=0, br_forward_delay=0,
-                     br_mcast_snooping=0)
-            switch = ipr.link_lookup(ifname=SWITCH)[0]
             ipr.link("add", ifname=UPLINK, kind="veth", mtu=mtu,
                      peer={"ifname": LOWER, "net_ns_fd": self.netns.path})
             ipr.link("add", ifname=SWITCH_PORT, kind="veth", mtu=mtu,
                      peer={"ifname": PEER_IFNAME})
-            for name in (UPLINK, SWITCH_PORT):
-                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], mtu=mtu, master=switch,
-                         state="up")
+            links.add_bridge(ipr, SWITCH, [UPLINK, SWITCH_PORT], mtu)
             if self.hairpin:  # IFLA_BRPORT_MODE: send frames back out of the port they came in
                 ipr.brport("set", index=ipr.link_lookup(ifname=UPLINK)[0], mode=1)
-            ipr.link("set", index=switch, mtu=mtu, state="up")
-            peer = ipr.link_lookup(ifname=PEER_IFNAME)[0]
-            ipr.link("set", index=peer, mtu=mtu, state="up")
-            self.peer_mac = ipr.link("get", index=peer)[0].get("IFLA_ADDRESS")
+            self.peer_mac = links.up(ipr, PEER_IFNAME, mtu)
 
     def allow_source(self, port, mac):
         """Source mode: macvtap `port` takes every frame whose source is mac."""

@@ -112,20 +112,11 @@ class BridgeTopology(ScratchTopology):
             self.taps.append(TapBackend.open(self.netns, tap_name(port), hdr))
         ports = [tap.name for tap in self.taps] + [BRIDGE_VETH]
         with self.netns.ipr() as ipr:
-            # Bridge multicast snooping off: multicast floods like broadcast, as probes expect.
-            ipr.link("add", ifname=BRIDGE, kind="bridge", br_stp_state=0, br_forward_delay=0,
-                     br_mcast_snooping=0)
-            bridge = ipr.link_lookup(ifname=BRIDGE)[0]
             ipr.link("add", ifname=BRIDGE_VETH, kind="veth", mtu=mtu,
                      peer={"ifname": PEER_IFNAME, "net_ns_fd": self.peer_netns.path})
-            for name in ports:
-                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], mtu=mtu, master=bridge,
-                         state="up")
-            ipr.link("set", index=bridge, mtu=mtu, state="up")
+            links.add_bridge(ipr, BRIDGE, ports, mtu)
         with self.peer_netns.ipr() as ipr:
-            index = ipr.link_lookup(ifname=PEER_IFNAME)[0]
-            ipr.link("set", index=index, mtu=mtu, state="up")
-            self.peer_mac = ipr.link("get", index=index)[0].get("IFLA_ADDRESS")
+            self.peer_mac = links.up(ipr, PEER_IFNAME, mtu)
         links.wait_ready(self.netns, [BRIDGE], bridge_ports=ports, timeout=timeout)
         links.wait_ready(self.peer_netns, [PEER_IFNAME], timeout=timeout)
 
