@@ -244,7 +244,8 @@ static long tx_locked(struct kvmnet_vnet *n)
 			if (len < n->guest_hdr + 14) {	/* too long, or no room for an Ethernet header */
 				n->stats.tx_backend_errors++;
 			} else if ((n->faults & KVMNET_VNET_FAULT_LOSE_DESCRIPTOR) &&
-				   n->stats.tx_frames % 100 == 99) {
+				   (n->lose_next_tx || n->stats.tx_frames % 100 == 99)) {
+				n->lose_next_tx = 0;
 				n->stats.tx_frames++;
 				n->stats.faults_applied++;
 			} else {

@@ -47,6 +47,8 @@ struct kvmnet_vnet {
 	int mergeable;		/* VIRTIO_NET_F_MRG_RXBUF negotiated */
 	unsigned int max_frame;	/* longest frame the device takes or gives */
 	unsigned int faults;	/* KVMNET_VNET_FAULT_*: test-only switches */
+	unsigned int lose_next_tx;	/* the LOSE_DESCRIPTOR fault loses the next TX chain too
+					   (set when the VMM takes its rings back from vhost) */
 	unsigned char *rx_buf;	/* each holds one frame and its headers: max_frame + 32 bytes; */
 	unsigned char *tx_buf;	/* RX and TX run on different threads, so one each */
 	unsigned int pending;	/* bytes in rx_buf read from the backend, not yet delivered */
@@ -66,7 +68,8 @@ struct kvmnet_vnet {
 #define KVMNET_VNET_TX_FULL 4	/* kvmnet_vnet_tx stopped at a full backend, chains left */
 #define KVMNET_VNET_RX_DEFER_BACKLOG 16	/* frames a driver holds that make RX defer */
 #define KVMNET_VNET_FAULT_FILTER_BUG 1		/* the unicast filter accepts any MAC */
-#define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100 completes unsent */
+#define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100, and any chain marked by
+						   lose_next_tx, completes unsent */
 #define KVMNET_VNET_FAULT_CORRUPT_RX 4		/* flips a payload byte on receive */
 /* Read by the Python side only (kvmnet/devices/virtio_vhost.py, virtio_pci.py): */
 #define KVMNET_VNET_FAULT_NO_IOEVENTFD 8	/* TX kicks are not caught by KVM */

@@ -14,7 +14,8 @@ C datapath leaves them alone and its threads are stopped.
 Fault switches (test only; each makes a conformance check fail when that check works):
 
     filter_bug       the unicast filter accepts any destination MAC
-    lose_descriptor  one TX chain in 100 is returned as sent, but is not sent
+    lose_descriptor  one TX chain in 100, and the first after the rings come back from a
+                     vhost backend, is returned as sent, but is not sent
     corrupt_rx       the last byte of every received frame is flipped
     no_ioeventfd     the TX queue's kicks are not caught by KVM: each exits to the VMM
     bad_vring_addr   a vhost backend is told a descriptor table one page off

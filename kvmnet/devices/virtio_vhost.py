@@ -136,6 +136,8 @@ class VhostHandoff:
                 used_idx = struct.unpack("<H", self.memory.read(used + 2, 2))[0]
                 ring.last_avail, ring.used_idx, ring.signalled = base, used_idx, used_idx
                 ring.size = size
+            if "lose_descriptor" in net.faults and TX in bases:
+                state.lose_next_tx = 1  # the fault bites the first chain sent after it
             net.handed_off = False
         net.start()
         for index in (RX, TX):  # kicks the backend consumed: the C side looks again
