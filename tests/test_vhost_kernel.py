@@ -8,6 +8,7 @@ instead of sent, and over a transport that lacks features.
 """
 
 import os
+import time
 
 import pytest
 
@@ -18,7 +19,7 @@ from kvmnet.vhost import VhostFrontend, kernel
 from kvmnet.vhost.frontend import BACKEND_FEATURES
 
 from tests.drivers.virtio import VirtioNetDriver
-from test_dev_nic import Rig
+from test_dev_nic import MAC, Rig
 
 _IOC_WRITE, _IOC_READ = 1, 2
 
@@ -120,6 +121,32 @@ def test_handoff_over_vhost_net_sends_the_rings_in_user_addresses(recorded):
         driver.kick(1)
         assert device.net._state.tx.last_avail == 3
         assert device.counters["tx_frames"] == 0, "frames the backend sent were sent again"
+    finally:
+        rig.close()
+
+
+def test_a_frame_waiting_for_buffers_at_handoff_goes_into_those_added_since(recorded):
+    """The C datapath read a frame when the driver had no RX buffer; the driver then added
+    one without kicking. Handing the rings to vhost-net (which shares the backend) must
+    deliver that frame first (the RX thread's last pass does) rather than lose it."""
+    frontend, ioctls = recorded
+    rig = vhost_rig(frontend)
+    try:
+        driver = VirtioNetDriver(rig)
+        driver.start()
+        device = rig.dev
+        device.take_back()
+        frame = bytes.fromhex(MAC.replace(":", "")) + bytes(range(6)) + b"\x08\x00" + bytes(50)
+        rig.peer.send(frame)
+        deadline = time.monotonic() + 5
+        while not device.net._state.pending:
+            assert time.monotonic() < deadline, "the RX thread never read the frame"
+            time.sleep(0.001)
+        driver.add_buffer(0, writable=2048)  # no kick: the RX thread keeps waiting
+        device.handoff()
+        assert device.handoff_dropped == 0, "the frame was dropped at handoff"
+        [(slot, length)] = driver.used(0)
+        assert driver.buffer(0, slot, length)[driver.hdr_size():] == frame
     finally:
         rig.close()
 

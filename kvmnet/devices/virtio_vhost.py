@@ -19,8 +19,9 @@ Features offered to the guest are the device's, less those only a backend can pr
 this backend lacks (VhostFrontend.offer); SET_FEATURES sends what the driver accepted.
 
 A frame the C datapath had read from its backend but could not yet deliver (no RX buffer)
-when the rings leave is dropped and counted (`handoff_dropped`): the kernel vhost-net
-shares that backend, and would otherwise see the stream reordered.
+goes into buffers the driver added since, on the RX thread's last pass before it stops;
+with none, it is dropped when the rings leave and counted (`handoff_dropped`): the kernel
+vhost-net shares that backend, and would otherwise see the stream reordered.
 
 When the backend goes away (vhost-user socket closed: testpmd killed) the device records
 why in `vhost_error`, sets DEVICE_NEEDS_RESET (with a configuration interrupt) and leaves
