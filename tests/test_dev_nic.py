@@ -142,6 +142,15 @@ def device_threads():
             t.name != "kvmnet-vcpu0"]
 
 
+def policies(threads):
+    """{thread name: scheduling policy} once each thread has set its own (it does first)."""
+    deadline = time.monotonic() + 5
+    while True:
+        got = {t.name: os.sched_getscheduler(t.native_id) for t in threads}
+        if all(p == os.SCHED_BATCH for p in got.values()) or time.monotonic() > deadline:
+            return got
+
+
 def ether_crc(data):
     """Linux's ether_crc(), from zlib's CRC-32: bit-reversed, not inverted."""
     crc = ~zlib.crc32(data) & 0xFFFF_FFFF
@@ -277,6 +286,18 @@ def test_faults_given_to_the_constructor_are_on():
         assert set(r.dev.faults) == {"filter_bug", "lose_descriptor"}
     finally:
         r.close()
+
+
+def test_the_device_thread_is_batch_scheduled():
+    """It must not preempt the sender of every frame it is woken for (nic.batch_scheduled)."""
+    from kvmnet.devices.e1000 import E1000
+    from kvmnet.devices.rtl8139 import Rtl8139
+    for model in (E1000, Rtl8139):
+        r = Rig(model)
+        try:
+            assert policies([r.dev._thread]) == {r.dev._thread.name: os.SCHED_BATCH}
+        finally:
+            r.close()
 
 
 def test_close_ends_the_thread_and_releases_every_fd():

@@ -15,7 +15,7 @@ from kvmnet.devices.virtio_net import F, VirtioNetPci
 from kvmnet.syscall import lib
 
 from tests.drivers.virtio import USED, VirtioNetDriver, virtio_rig
-from test_dev_nic import open_fds
+from test_dev_nic import open_fds, policies
 
 MAC, PEER, OTHER = "02:00:00:00:00:01", "02:00:00:00:00:99", "02:00:00:00:00:42"
 LEGACY = [False, True]
@@ -259,6 +259,14 @@ def test_intx_and_isr_without_msix(net):
     assert net.irq.level
     isr = net._r(0x13, 1) if net.legacy else net._r(vp.ISR, 1)
     assert isr == vp.ISR_QUEUE and not net.irq.level
+
+
+def test_the_rx_thread_is_batch_scheduled_and_tx_is_not(net):
+    """RX must not preempt the sender of every frame it is woken for; TX stays as it is."""
+    threads = {t.name: t for t in net.dev.net._threads}
+    assert policies([threads["kvmnet-virtio-net-rx"]]) == {
+        "kvmnet-virtio-net-rx": os.SCHED_BATCH}
+    assert os.sched_getscheduler(threads["kvmnet-virtio-net-tx"].native_id) == os.SCHED_OTHER
 
 
 def test_close_leaves_no_thread_or_fd():
