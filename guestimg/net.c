@@ -204,6 +204,8 @@ void cmd_counters(const struct request *r)
 	fmt_dec(&f, n->rx_other);
 	fmt_str(&f, " irq=");
 	fmt_dec(&f, n->irqs);
+	fmt_str(&f, " notify=");
+	fmt_dec(&f, n->notifies);
 	proto_send(&f);
 }
 

@@ -109,6 +109,8 @@ struct nic {
 	uint64_t tx, rx;		/* frames sent and received */
 	uint64_t rx_bad, rx_other;	/* counted by the commands */
 	volatile uint64_t irqs;		/* counted by the ring-0 handler */
+	uint64_t notifies;		/* virtio queue notifications written (0 on
+					 * the other models) */
 	volatile enum nic_irq irq_kind;
 };
 

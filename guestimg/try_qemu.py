@@ -177,7 +177,7 @@ def run(args):
                                 r"link=[01] irq=\d+", d), f"bad nics DATA {d!r}")
         if data:
             _, rest, _ = cmd("counters 0")
-            expect(re.fullmatch(r"tx=\d+ rx=\d+ rx_bad=\d+ rx_other=\d+ irq=\d+", rest),
+            expect(re.fullmatch(r"tx=\d+ rx=\d+ rx_bad=\d+ rx_other=\d+ irq=\d+ notify=\d+", rest),
                    f"counters reply {rest!r}")
         _, rest, _ = cmd("echo a b")
         expect(rest == "a b", f"echo reply {rest!r}")

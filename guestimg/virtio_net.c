@@ -22,8 +22,10 @@
 void vnet_kick(struct vnet *v, struct vring *r)
 {
 	vring_publish(r);
-	if (vring_should_kick(r))
+	if (vring_should_kick(r)) {
 		vpci_notify(&v->vp, r);
+		v->nic->notifies++;
+	}
 }
 
 /* Receive. */

@@ -47,6 +47,7 @@
 #define MRG_NUM_BUFFERS	10	/* offset in the 12-byte header */
 
 struct vnet {
+	struct nic *nic;
 	struct virtio_pci vp;
 	struct vring rx, tx, ctrl;
 	bool has_ctrl, mrg;

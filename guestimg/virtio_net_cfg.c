@@ -261,6 +261,8 @@ bool virtio_net_init(struct nic *n)
 	struct vnet *v = &vnet_state[n->index];
 	unsigned mtu_max = NIC_MTU_DEFAULT;
 
+	v->nic = n;
+
 	if (!vpci_probe(&v->vp, n->pci, n->model == NIC_VIRTIO))
 		return false;
 	pci_enable(n->pci);
