@@ -88,67 +88,69 @@ def vhost_rig(frontend):
     return rig
 
 
-def test_handoff_over_vhost_net_sends_the_rings_in_user_addresses(recorded):
+@pytest.fixture
+def started(recorded):
+    """(driver, ioctls): a VirtioNetDriver started on a vhost_rig over the recorded
+    frontend, its rings handed off at DRIVER_OK; the rig is closed after the test."""
     frontend, ioctls = recorded
     rig = vhost_rig(frontend)
     try:
         driver = VirtioNetDriver(rig)
         driver.start()
-        device = rig.dev
-        assert device.handed_off
-        names = [name for name, _ in ioctls.calls]
-        assert names[:3] == ["VHOST_SET_OWNER", "VHOST_GET_FEATURES", "VHOST_SET_MEM_TABLE"]
-        per_ring = ["VHOST_SET_VRING_NUM", "VHOST_SET_VRING_BASE", "VHOST_SET_VRING_ADDR",
-                    "VHOST_SET_VRING_KICK", "VHOST_SET_VRING_CALL", "VHOST_NET_SET_BACKEND"]
-        assert names[3:] == ["VHOST_SET_FEATURES"] + per_ring * 2
-        host = rig.memory.host_address
-        addrs = dict(ioctls.calls)["VHOST_SET_VRING_ADDR"]  # the last: the TX ring
-        base = driver.queue_base(1)
-        assert addrs == (1, host + base, host + base + 0x1000, host + base + 0x2000)
-        kicks = [v for n, v in ioctls.calls if n == "VHOST_SET_VRING_KICK"]
-        assert kicks == [(0, device.net.kick_fd(0)), (1, device.net.kick_fd(1))]
-        backends = [v for n, v in ioctls.calls if n == "VHOST_NET_SET_BACKEND"]
-        assert backends == [(0, rig.near.fileno()), (1, rig.near.fileno())]
-        ioctls.calls.clear()
-        # Three frames the "backend" took (and completed) while it had the TX ring: the
-        # C datapath must resume after them, not send them again.
-        for seq in range(3):
-            driver.add_buffer(1, bytes(driver.hdr_size()) + bytes(60))
-        ioctls.bases = {0: 0, 1: 3}
-        driver.memory.write(driver._addr(1, 0x2000) + 2, (3).to_bytes(2, "little"))
-        assert device.take_back() == {0: 0, 1: 3}
-        assert [n for n, _ in ioctls.calls] == ["VHOST_NET_SET_BACKEND", "VHOST_GET_VRING_BASE"] * 2
-        driver.kick(1)
-        assert device.net._state.tx.last_avail == 3
-        assert device.counters["tx_frames"] == 0, "frames the backend sent were sent again"
+        yield driver, ioctls
     finally:
         rig.close()
 
 
-def test_a_frame_waiting_for_buffers_at_handoff_goes_into_those_added_since(recorded):
+def test_handoff_over_vhost_net_sends_the_rings_in_user_addresses(started):
+    driver, ioctls = started
+    rig, device = driver.rig, driver.dev
+    assert device.handed_off
+    names = [name for name, _ in ioctls.calls]
+    assert names[:3] == ["VHOST_SET_OWNER", "VHOST_GET_FEATURES", "VHOST_SET_MEM_TABLE"]
+    per_ring = ["VHOST_SET_VRING_NUM", "VHOST_SET_VRING_BASE", "VHOST_SET_VRING_ADDR",
+                "VHOST_SET_VRING_KICK", "VHOST_SET_VRING_CALL", "VHOST_NET_SET_BACKEND"]
+    assert names[3:] == ["VHOST_SET_FEATURES"] + per_ring * 2
+    host = rig.memory.host_address
+    addrs = dict(ioctls.calls)["VHOST_SET_VRING_ADDR"]  # the last: the TX ring
+    base = driver.queue_base(1)
+    assert addrs == (1, host + base, host + base + 0x1000, host + base + 0x2000)
+    kicks = [v for n, v in ioctls.calls if n == "VHOST_SET_VRING_KICK"]
+    assert kicks == [(0, device.net.kick_fd(0)), (1, device.net.kick_fd(1))]
+    backends = [v for n, v in ioctls.calls if n == "VHOST_NET_SET_BACKEND"]
+    assert backends == [(0, rig.near.fileno()), (1, rig.near.fileno())]
+    ioctls.calls.clear()
+    # Three frames the "backend" took (and completed) while it had the TX ring: the
+    # C datapath must resume after them, not send them again.
+    for seq in range(3):
+        driver.add_buffer(1, bytes(driver.hdr_size()) + bytes(60))
+    ioctls.bases = {0: 0, 1: 3}
+    driver.memory.write(driver._addr(1, 0x2000) + 2, (3).to_bytes(2, "little"))
+    assert device.take_back() == {0: 0, 1: 3}
+    assert [n for n, _ in ioctls.calls] == ["VHOST_NET_SET_BACKEND", "VHOST_GET_VRING_BASE"] * 2
+    driver.kick(1)
+    assert device.net._state.tx.last_avail == 3
+    assert device.counters["tx_frames"] == 0, "frames the backend sent were sent again"
+
+
+def test_a_frame_waiting_for_buffers_at_handoff_goes_into_those_added_since(started):
     """The C datapath read a frame when the driver had no RX buffer; the driver then added
     one without kicking. Handing the rings to vhost-net (which shares the backend) must
     deliver that frame first (the RX thread's last pass does) rather than lose it."""
-    frontend, ioctls = recorded
-    rig = vhost_rig(frontend)
-    try:
-        driver = VirtioNetDriver(rig)
-        driver.start()
-        device = rig.dev
-        device.take_back()
-        frame = bytes.fromhex(MAC.replace(":", "")) + bytes(range(6)) + b"\x08\x00" + bytes(50)
-        rig.peer.send(frame)
-        deadline = time.monotonic() + 5
-        while not device.net._state.pending:
-            assert time.monotonic() < deadline, "the RX thread never read the frame"
-            time.sleep(0.001)
-        driver.add_buffer(0, writable=2048)  # no kick: the RX thread keeps waiting
-        device.handoff()
-        assert device.handoff_dropped == 0, "the frame was dropped at handoff"
-        [(slot, length)] = driver.used(0)
-        assert driver.buffer(0, slot, length)[driver.hdr_size():] == frame
-    finally:
-        rig.close()
+    driver, _ = started
+    rig, device = driver.rig, driver.dev
+    device.take_back()
+    frame = bytes.fromhex(MAC.replace(":", "")) + bytes(range(6)) + b"\x08\x00" + bytes(50)
+    rig.peer.send(frame)
+    deadline = time.monotonic() + 5
+    while not device.net._state.pending:
+        assert time.monotonic() < deadline, "the RX thread never read the frame"
+        time.sleep(0.001)
+    driver.add_buffer(0, writable=2048)  # no kick: the RX thread keeps waiting
+    device.handoff()
+    assert device.handoff_dropped == 0, "the frame was dropped at handoff"
+    [(slot, length)] = driver.used(0)
+    assert driver.buffer(0, slot, length)[driver.hdr_size():] == frame
 
 
 def test_features_the_backend_lacks_are_not_offered(recorded):
