@@ -42,12 +42,12 @@ def test_the_vmm_moves_no_frame_and_takes_no_kick_exit(vhost_builtin, evidence):
     device, nic, guest = vhost_builtin.device, vhost_builtin.nic, vhost_builtin.nic.guest
     addresses = device.notify_addresses()
     before = {a: guest.exits.get(a, 0) for a in addresses}
-    notified = nic.counters()["notify"]
+    notified_before = nic.counters()["notify"]
     sent = guest_to_peer(nic, vhost_builtin.peer, 2000, 512)
     got = peer_to_guest(nic, vhost_builtin.peer, 2000, 512)
     assert sent.ok and perfect(got, 2000), f"{sent.summary()}; {got}"
     kicks = {a: guest.exits.get(a, 0) - n for a, n in before.items()}
-    notified = nic.counters()["notify"] - notified
+    notified = nic.counters()["notify"] - notified_before
     evidence.value("exits on notify addresses", kicks)
     evidence.value("notifications the guest wrote", notified)
     assert notified, "the guest wrote no notification during the streams: nothing could exit"

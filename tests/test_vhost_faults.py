@@ -5,11 +5,13 @@ loaded, on the vhost-user path (dpdk-testpmd; kernel vhost-net is absent here): 
 virtio-net with a fault switch on (a descriptor table address one page off, a queue's
 ioeventfd not registered, the first TX chain the VMM sends after taking the rings back
 lost), no interrupt path, a VMM that offers features its backend lacks, or one that never
-hears the backend go. Each case first shows the same checks passing without the fault.
+hears the backend go; or a guest image whose driver never kicks. Each case first shows the
+same checks passing without the fault.
 """
 
 import pytest
 
+from kvmnet import guest_image
 from kvmnet.vhost import testpmd
 from suite_runner import expect
 
@@ -53,3 +55,15 @@ def test_vhost_check_fails_when_the_handoff_is_broken(suite, no_netns_left, what
     broken = suite.run(node, "--kvmnet-frames=3000", plugins=[PLUGIN], env=env)
     expect(broken, failed=1)
     assert phrase in broken.stdout.str(), f"{what}: the failure does not say {phrase!r}"
+
+
+def test_no_kick_exit_check_fails_when_the_guest_never_kicks(suite, no_netns_left):
+    """A guest that never notifies its data queues (guest image fault switch
+    VIRTIO_NO_NOTIFY; testpmd polls the rings, so frames still flow) takes no kick exit by
+    default: the check must say it saw no notification rather than pass."""
+    node = f"{suite.path(SUITE)}::test_the_vmm_moves_no_frame_and_takes_no_kick_exit[{PATH}]"
+    expect(suite.run(node), passed=1)
+    silent = guest_image.build(faults=["VIRTIO_NO_NOTIFY"])
+    broken = suite.run(node, f"--kvmnet-guest-image={silent}")
+    expect(broken, failed=1)
+    assert "wrote no notification" in broken.stdout.str(), "the check failed for another reason"
