@@ -1,0 +1,84 @@
+"""A candidate kernel made ready to boot in the lab, and pytest run inside it."""
+
+import os
+import sys
+from pathlib import Path
+
+from kvmnet.lab import debian, initramfs, machine, modules
+from kvmnet.lab.errors import LabInputError
+from kvmnet.lab.kernel import resolve
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = Path(os.environ.get("KVMNET_CACHE", ROOT / "build")) / "lab"
+BUSYBOX_PACKAGE = "busybox-static"
+EMULATION = "QEMU TCG (-cpu max: nested SVM), not this machine's kernel"
+# Without these the lab cannot see the host's files at all.
+LAB_OPTIONS = {"virtio_pci": "CONFIG_VIRTIO_PCI", "9pnet_virtio": "CONFIG_NET_9P_VIRTIO",
+               "9p": "CONFIG_9P_FS", "overlay": "CONFIG_OVERLAY_FS"}
+# Inside the lab: the kernel under test, for the plugin's header, labels and skips.
+LAB_ENV = "KVMNET_LAB_KERNEL"
+LAB_ORIGIN_ENV = "KVMNET_LAB_ORIGIN"
+# Of the caller's environment, what is the caller's pytest's own and not the lab's.
+_NOT_FORWARDED = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST")
+
+
+class Lab:
+    """spec (a Debian package name, a .deb or a directory, see kvmnet.lab.kernel) resolved,
+    its modules planned and busybox fetched: LabInputError here, before anything boots."""
+
+    def __init__(self, spec, cache=DEFAULT_CACHE):
+        self.cache = Path(cache)
+        self.kernel = resolve(spec, self.cache)
+        self.plan = modules.load_order(self.kernel)
+        lacking = [LAB_OPTIONS[m] for m in self.plan.missing if m in LAB_OPTIONS]
+        if lacking:
+            raise LabInputError(f"{self.kernel.origin}: the lab needs {', '.join(lacking)} to "
+                                f"share the host's files with kernel {self.kernel.release}")
+        tree, _ = debian.unpacked(BUSYBOX_PACKAGE, self.cache)
+        self.busybox = tree / "bin/busybox"
+
+    def facts(self):
+        """{key: value} naming the lab kernel, for report headers and Allure's environment."""
+        facts = {"lab.kernel": self.kernel.release, "lab.origin": self.kernel.origin,
+                 "lab.emulation": EMULATION}
+        if self.plan.missing:
+            facts["lab.modules_missing"] = " ".join(self.plan.missing)
+        return facts
+
+    def run(self, job, directory, **boot_options):
+        """Boot the kernel and run job (a machine.Job); a machine.LabRun."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        initrd = initramfs.build(self.kernel, self.plan, self.busybox, directory / "initrd")
+        try:
+            return machine.boot(self.kernel, initrd, job, directory, **boot_options)
+        finally:
+            initrd.unlink(missing_ok=True)
+
+    def pytest(self, args, directory, cwd=None, env=None, **boot_options):
+        """`python -m pytest args` inside the lab, from cwd, with this process's environment
+        (and env) forwarded; the run's Allure results land in directory/allure and its JUnit
+        XML in directory/junit.xml. A machine.LabRun."""
+        share = machine.SHARE
+        argv = (sys.executable, "-m", "pytest", *args, f"--alluredir={share}/allure",
+                f"--junitxml={share}/junit.xml")
+        forwarded = {k: v for k, v in os.environ.items() if k not in _NOT_FORWARDED}
+        forwarded |= {LAB_ENV: self.kernel.release, LAB_ORIGIN_ENV: self.kernel.origin,
+                      "PYTHONUNBUFFERED": "1", "HOME": "/root"} | (env or {})
+        job = machine.Job(argv, str(cwd or os.getcwd()), forwarded)
+        return self.run(job, directory, **boot_options)
+
+
+def inside():
+    """The lab kernel's release when this process runs inside the lab, else None."""
+    return os.environ.get(LAB_ENV) or None
+
+
+def facts_inside():
+    """Inside the lab, what names its kernel (for report headers and Allure's environment);
+    elsewhere {}."""
+    release = inside()
+    if release is None:
+        return {}
+    return {"lab.kernel": release, "lab.origin": os.environ.get(LAB_ORIGIN_ENV, ""),
+            "lab.emulation": EMULATION}
