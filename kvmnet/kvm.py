@@ -8,6 +8,7 @@ kernel's KVM_CAP_* names without the prefix, with the values of <linux/kvm.h>.
 import enum
 import os
 
+from kvmnet.host import kconfig
 from kvmnet.syscall import SyscallError, constants, ffi, ioctl, lib
 
 DEFAULT_DEVICE = "/dev/kvm"
@@ -18,6 +19,32 @@ Cap.__doc__ = "KVM capabilities (KVM_CAP_*), as <linux/kvm.h> numbers them."
 
 class KvmUnavailable(RuntimeError):
     """KVM cannot be used here at all: no device, no permission, or not a KVM device."""
+
+
+def absence_reason():
+    """Why the running kernel has no KVM device, in terms of the options that provide it."""
+    vendor = _vendor_option()
+    for option in ("CONFIG_KVM", vendor):
+        setting = kconfig.option(option) if option else None
+        if setting == "n":
+            return f"the kernel is built without {option}"
+        if setting == "m" and option == vendor:
+            module = option.removeprefix("CONFIG_").lower()
+            return f"{option}=m but the {module} module is not loaded (modprobe {module})"
+    return "the kvm module is not loaded, or this machine offers no hardware virtualization"
+
+
+def _vendor_option():
+    """CONFIG_KVM_AMD or CONFIG_KVM_INTEL, by the CPU's vendor; None for another vendor."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read(4096)
+    except OSError:
+        return None
+    for vendor, option in (("AuthenticAMD", "CONFIG_KVM_AMD"), ("GenuineIntel", "CONFIG_KVM_INTEL")):
+        if vendor in info:
+            return option
+    return None
 
 
 class _Fd:
@@ -51,8 +78,8 @@ class Kvm(_Fd):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise KvmUnavailable(f"no KVM device at {path}: the kvm module is not loaded, "
-                                 "or this machine offers no hardware virtualization") from None
+            why = absence_reason() if path == DEFAULT_DEVICE else "no such file"
+            raise KvmUnavailable(f"no KVM device at {path}: {why}") from None
         except PermissionError:
             raise KvmUnavailable(f"no permission to open {path}: run as root "
                                  "(or as a member of its group)") from None

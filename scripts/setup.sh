@@ -10,9 +10,10 @@ VENV=${KVMNET_VENV:-.venv}
 # a user other than the one who set it up.
 PYTHON=/usr/bin/python3
 # qemu-system-x86 is the peer VMM that runs the same guest image; dpdk (the runtime and its
-# PMDs) with dpdk-dev (which ships dpdk-testpmd) is the real vhost-user backend.
+# PMDs) with dpdk-dev (which ships dpdk-testpmd) is the real vhost-user backend. kmod's
+# depmod orders a lab kernel's modules (kvmnet/lab: kernel packages ship no modules.dep).
 DEBIAN_PACKAGES=(gcc make binutils python3-venv python3-dev linux-libc-dev qemu-system-x86
-                 dpdk dpdk-dev)
+                 dpdk dpdk-dev kmod)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -1,9 +1,34 @@
 """Fixtures for kvmnet's own tests (the runner itself is in suite_runner.py)."""
 
+import os
+
 import pytest
 
+from kvmnet import lab
 from kvmnet.host import netns
+from kvmnet.host.vhost import VHOST_NET_DEVICE
 from suite_runner import Suite, build_fault_library
+
+_LEFT_TO_LAB = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config, items):
+    """On a host without vhost-net, the tests that need it are left to the kernel lab
+    (tests/test_lab.py runs them inside kernels that have it) rather than skipped here."""
+    if lab.inside() or os.path.exists(VHOST_NET_DEVICE):
+        return
+    lab_only = [item for item in items if item.get_closest_marker("needs_vhost_net")]
+    if lab_only:
+        config.hook.pytest_deselected(items=lab_only)
+        items[:] = [item for item in items if item not in lab_only]
+        config.stash[_LEFT_TO_LAB] = len(lab_only)
+
+
+def pytest_report_collectionfinish(config):
+    if config.stash.get(_LEFT_TO_LAB, 0):
+        return (f"kvmnet tests: {config.stash[_LEFT_TO_LAB]} test(s) needing vhost-net, absent "
+                "here, run inside the kernel lab instead (tests/test_lab.py)")
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ with faults injected at the system-call boundary (tests/faults/inject.c, preload
 unprivileged user, and returns a pytest.RunResult to assert outcomes on.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -97,6 +98,14 @@ def _verdicts(junit):
         verdicts[f"{case.get('classname')}::{case.get('name')}"] = outcome
     return verdicts
 
+
+def labels(allure_dir, name):
+    """Every value of the Allure label `name` across the results in allure_dir."""
+    values = set()
+    for path in Path(allure_dir).glob("*-result.json"):
+        values |= {label["value"] for label in json.loads(path.read_text()).get("labels", [])
+                   if label["name"] == name}
+    return values
 
 
 COUNTED = ("passed", "failed", "skipped", "errors")

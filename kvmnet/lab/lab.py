@@ -1,5 +1,7 @@
 """A candidate kernel made ready to boot in the lab, and pytest run inside it."""
 
+import contextlib
+import fcntl
 import os
 import sys
 from pathlib import Path
@@ -28,13 +30,15 @@ class Lab:
 
     def __init__(self, spec, cache=DEFAULT_CACHE):
         self.cache = Path(cache)
-        self.kernel = resolve(spec, self.cache)
-        self.plan = modules.load_order(self.kernel)
-        lacking = [LAB_OPTIONS[m] for m in self.plan.missing if m in LAB_OPTIONS]
-        if lacking:
-            raise LabInputError(f"{self.kernel.origin}: the lab needs {', '.join(lacking)} to "
-                                f"share the host's files with kernel {self.kernel.release}")
-        tree, _ = debian.unpacked(BUSYBOX_PACKAGE, self.cache)
+        with _locked(self.cache):  # parallel runs fetch, unpack and depmod one at a time
+            self.kernel = resolve(spec, self.cache)
+            self.plan = modules.load_order(self.kernel)
+            lacking = [LAB_OPTIONS[m] for m in self.plan.missing if m in LAB_OPTIONS]
+            if lacking:
+                raise LabInputError(f"{self.kernel.origin}: the lab needs {', '.join(lacking)} "
+                                    f"to share the host's files with kernel "
+                                    f"{self.kernel.release}")
+            tree, _ = debian.unpacked(BUSYBOX_PACKAGE, self.cache)
         self.busybox = tree / "bin/busybox"
 
     def facts(self):
@@ -67,6 +71,14 @@ class Lab:
                       "PYTHONUNBUFFERED": "1", "HOME": "/root"} | (env or {})
         job = machine.Job(argv, str(cwd or os.getcwd()), forwarded)
         return self.run(job, directory, **boot_options)
+
+
+@contextlib.contextmanager
+def _locked(cache):
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def inside():

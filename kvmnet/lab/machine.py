@@ -75,7 +75,7 @@ def command(kernel, initrd, directory, vcpus, memory_mib, append=""):
         "-virtfs", f"local,path={directory},mount_tag=results,security_model=none"]
 
 
-def boot(kernel, initrd, job, directory, *, vcpus=2, memory_mib=4096, boot_timeout=180,
+def boot(kernel, initrd, job, directory, *, vcpus=1, memory_mib=4096, boot_timeout=180,
          timeout=3600, follow=None, append=""):
     """Boot kernel, run job inside it and power off; returns a LabRun.
 

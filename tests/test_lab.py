@@ -1,0 +1,222 @@
+"""The kernel lab booted for real: the suite run inside two Debian kernels, vhost-net
+checked against the real module there, a fault shown failing there, and a lab kernel that
+lacks an option, panics, hangs or loses its starter stated as such and leaving nothing.
+
+Each lab run boots a kernel under QEMU's TCG emulation (kvmnet/lab), so these tests take
+tens of seconds to minutes each; the kernel packages are fetched once into build/lab.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kvmnet.lab import Job, Lab, LabFailed, machine
+from kvmnet.lab import debian
+from suite_runner import ROOT, expect, labels
+
+pytestmark = [pytest.mark.needs_root,
+              pytest.mark.skipif(shutil.which(machine.QEMU) is None,
+                                 reason=f"{machine.QEMU} not found: install qemu-system-x86")]
+
+# Two real builds of one Debian kernel line: the "old" a fleet runs and a "new" candidate.
+OLD = "linux-image-6.1.0-47-amd64-unsigned"
+NEW = "linux-image-6.1.0-54-amd64-unsigned"
+# Everything that needs the kernel's vhost-net: the real-device tests of our own, and the
+# conformance rows of both runners on a bridge's tap and on a macvtap.
+VHOST_NET = ["tests/test_vhost_kernel.py", "conformance/test_vhost.py",
+             "conformance/test_host_caps.py", "-k", "vhost_net or vhost-net"]
+LAB_TIMEOUT = 1500  # seconds for one lab run's subprocess, booting included
+
+
+def in_lab(suite, package, *args, **options):
+    """suite.run(args) inside package's kernel; the paths in args are this checkout's."""
+    paths = [suite.path(a) if a.endswith(".py") or "::" in a else a for a in args]
+    return suite.run(*paths, f"--kvmnet-kernel={package}", "--kvmnet-frames=2000",
+                     timeout=LAB_TIMEOUT, **options)
+
+
+def test_vhost_net_runs_for_real_in_two_kernels(suite, no_netns_left):
+    """The vhost-net selection passes inside both kernels, every check run (no skip naming
+    CONFIG_VHOST_NET), both runners; each result is labelled with the kernel it ran in,
+    and the two runs hold the same checks, so they sit side by side in one report."""
+    runs = {package: in_lab(suite, package, *VHOST_NET) for package in (OLD, NEW)}
+    for package, run in runs.items():
+        release = package.removeprefix("linux-image-").removesuffix("-unsigned")
+        counts = run.parseoutcomes()
+        assert run.ret == 0 and counts.get("passed", 0) > 0, run.stdout.str()
+        assert not counts.get("skipped"), f"{package}: checks skipped:\n{run.stdout.str()}"
+        ran = set(run.verdicts)
+        assert any("[qemu-vhost-net-bridge" in name for name in ran), sorted(ran)
+        assert any("[builtin-vhost-net-macvtap" in name for name in ran), sorted(ran)
+        assert "test_vhost_net_owner_and_features_on_this_kernel" in " ".join(ran)
+        assert labels(run.allure_dir, "kernel") == {release}, (
+            f"{package}: results not labelled with kernel {release}")
+        assert f"kvmnet lab: these checks run inside kernel {release}" in run.stdout.str()
+    old, new = runs.values()
+    assert set(old.verdicts) == set(new.verdicts), "the two kernels ran different checks"
+
+
+def test_a_vhost_net_check_fails_in_the_lab_under_its_fault(suite, no_netns_left):
+    """A queue's ioeventfd left unregistered: the guest's kicks exit to the VMM, and the
+    'no kick exit' check on vhost-net must fail inside the lab as it would on a host;
+    without the fault, the same check passes there."""
+    node = "conformance/test_vhost.py::test_the_vmm_moves_no_frame_and_takes_no_kick_exit"
+    clean = in_lab(suite, OLD, f"{node}[vhost-net-bridge]", plugins=["tests.faults.nic_plugin"])
+    expect(clean, passed=1)
+    broken = in_lab(suite, OLD, f"{node}[vhost-net-bridge]", plugins=["tests.faults.nic_plugin"],
+                    env={"KVMNET_TEST_NIC_FAULTS": "no_ioeventfd"})
+    expect(broken, failed=1)
+    assert "kicks exited" in broken.stdout.str(), broken.stdout.str()
+
+
+@pytest.fixture
+def kernel_lacking(tmp_path):
+    """OLD's kernel as a directory without the vhost_net and kvm_amd modules, its config
+    saying so: a kernel built without CONFIG_VHOST_NET and CONFIG_KVM_AMD."""
+    def make(*modules):
+        real = Lab(OLD).kernel
+        root = tmp_path / "kernel"
+        moddir = root / "lib/modules" / real.release
+        moddir.mkdir(parents=True)
+        (root / "boot").mkdir()
+        (root / "boot" / real.vmlinuz.name).symlink_to(real.vmlinuz)
+        (moddir / "kernel").symlink_to(real.modules / "kernel")
+        shutil.copy(real.modules / "modules.builtin", moddir)
+        dropped = tuple(f"/{m}.ko" for m in modules)
+        deps = [line for line in (real.modules / "modules.dep").read_text().splitlines()
+                if not line.split(":")[0].endswith(dropped)]
+        (moddir / "modules.dep").write_text("\n".join(deps) + "\n")
+        options = {f"CONFIG_{m.upper().replace('-', '_')}=" for m in modules}
+        config = [f"# {line.split('=')[0]} is not set" if any(line.startswith(o) for o in options)
+                  else line for line in real.config.read_text().splitlines()]
+        (root / "boot" / real.config.name).write_text("\n".join(config) + "\n")
+        return root
+    return make
+
+
+def test_a_kernel_without_vhost_net_or_kvm_amd_runs_and_skips_naming_them(suite, kernel_lacking,
+                                                                         no_netns_left):
+    kernel = kernel_lacking("vhost_net", "kvm-amd")
+    run = suite.run(suite.path("conformance/test_kvm_api.py::test_api_version_is_12"),
+                    suite.path("conformance/test_host_caps.py::test_vhost_net_offers_virtio_net_features"),
+                    f"--kvmnet-kernel={kernel}", "-rs", timeout=LAB_TIMEOUT)
+    expect(run, skipped=2)
+    out = run.stdout.str()
+    assert "the kernel is built without CONFIG_KVM_AMD" in out, out
+    assert "the kernel is built without CONFIG_VHOST_NET" in out, out
+    assert "not in this kernel: kvm_amd vhost_net" in out, out
+
+
+def _lab_machines_of(starter):
+    return [pid for pid, who in machine.running().items() if who == starter]
+
+
+def test_a_panicking_lab_kernel_fails_with_its_console(tmp_path):
+    """No init to run: the kernel panics, QEMU stops (-no-reboot), and the failure says so
+    with the console's last lines."""
+    started = time.monotonic()
+    with pytest.raises(LabFailed, match="panicked") as failed:
+        Lab(OLD).run(Job(("true",), "/"), tmp_path, append="rdinit=/nonexistent")
+    assert "Kernel panic" in str(failed.value)
+    assert time.monotonic() - started < 120
+    assert not _lab_machines_of(os.getpid())
+
+
+def test_a_hung_lab_kernel_is_stopped_within_its_boot_timeout(tmp_path):
+    """An init that never runs the job: the lab gives up after boot_timeout, naming it,
+    and QEMU is gone."""
+    started = time.monotonic()
+    with pytest.raises(LabFailed, match="did not start the job within 20 s"):
+        Lab(OLD).run(Job(("true",), "/"), tmp_path, boot_timeout=20,
+                     append="rdinit=/bin/busybox -- sleep 600")
+    assert time.monotonic() - started < 60
+    assert not _lab_machines_of(os.getpid())
+
+
+STARTER = """
+import sys
+from kvmnet.lab import Job, Lab
+Lab(sys.argv[1]).run(Job(("sleep", "600"), "/"), sys.argv[2])
+"""
+
+
+def _wait_for_machine(starter, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not _lab_machines_of(starter):
+        assert time.monotonic() < deadline, "the lab machine never started"
+        time.sleep(0.2)
+    return _lab_machines_of(starter)
+
+
+def _gone(pids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_lab_machine_dies_with_a_starter_killed_by_sigkill(tmp_path):
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, OLD, str(tmp_path)], cwd=ROOT)
+    qemu = _wait_for_machine(starter.pid)
+    starter.kill()
+    starter.wait()
+    assert _gone(qemu), f"lab QEMU {qemu} outlived its SIGKILLed starter"
+
+
+def test_ctrl_c_to_the_run_stops_the_lab_machine(tmp_path):
+    """SIGINT to the whole process group, as a terminal sends it: the run says it was
+    interrupted, exits 2, and no QEMU is left."""
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                            str(ROOT / "conformance/test_kvm_api.py"), f"--kvmnet-kernel={OLD}",
+                            f"--kvmnet-lab-results={tmp_path}", "--alluredir", str(tmp_path / "a")],
+                           cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
+    qemu = _wait_for_machine(run.pid)
+    os.killpg(run.pid, signal.SIGINT)
+    out, _ = run.communicate(timeout=60)
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "interrupted; the lab machine was stopped" in out
+    assert _gone(qemu), f"lab QEMU {qemu} outlived the interrupted run"
+
+
+def test_sweep_kills_a_lab_machine_whose_starter_is_gone():
+    """A lab QEMU left by a starter that is gone (here one started without the parent-death
+    signal, for a pid that has exited) is killed by the next run's sweep."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = subprocess.Popen([machine.QEMU, "-name", f"{machine.MARK}{dead.pid}", "-accel", "tcg",
+                               "-nodefaults", "-display", "none", "-S", "-m", "16"],
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while orphan.pid not in machine.running():
+            assert time.monotonic() < deadline, "the orphan never showed its mark"
+            time.sleep(0.05)
+        assert orphan.pid in machine.sweep()
+        assert orphan.wait(10) == -signal.SIGKILL
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+
+
+def test_a_kernel_package_is_downloaded_once(monkeypatch):
+    Lab(OLD)  # fetched and unpacked, if this is the first time
+    fetched = []
+    run = subprocess.run
+
+    def recording(argv, *args, **kwargs):
+        if argv[:2] == ["apt-get", "download"]:
+            fetched.append(argv)
+        return run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(debian.subprocess, "run", recording)
+    assert Lab(OLD).kernel.release == "6.1.0-47-amd64"
+    assert not fetched, f"the cached package was downloaded again: {fetched}"
