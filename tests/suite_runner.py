@@ -67,8 +67,10 @@ class Suite:
         if faults:
             env["LD_PRELOAD"] = str(self.fault_library)
             env["KVMNET_FAULTS"] = ",".join(faults)
+        # A lab run's share is its own, never the checkout's lab-results/ (runs in parallel).
         cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA",
-               f"--junitxml={junit}", *[f"-p{p}" for p in plugins], *map(str, args)]
+               f"--junitxml={junit}", f"--kvmnet-lab-results={scratch / 'lab'}",
+               *[f"-p{p}" for p in plugins], *map(str, args)]
         if allure:
             cmd.append(f"--alluredir={allure_dir}")
         if as_nobody:
