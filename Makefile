@@ -2,8 +2,10 @@
 # Both set the checkout up first (scripts/setup.sh: quick when nothing changed).
 PYTEST = .venv/bin/pytest
 ARGS ?=
+# The candidate kernel `make lab` runs the conformance suite in (README: "The kernel lab").
+KERNEL ?= linux-image-6.1.0-47-amd64-unsigned
 
-.PHONY: conformance test setup clean
+.PHONY: conformance test lab setup clean
 
 conformance: setup
 	$(PYTEST) -n auto conformance/ $(ARGS)
@@ -11,8 +13,11 @@ conformance: setup
 test: setup
 	$(PYTEST) -n auto tests/ $(ARGS)
 
+lab: setup
+	$(PYTEST) -n auto conformance/ --kvmnet-kernel $(KERNEL) $(ARGS)
+
 setup:
 	@scripts/setup.sh
 
 clean:
-	rm -rf .venv allure-results kvmnet/_native*.so build *.egg-info
+	rm -rf .venv allure-results lab-results kvmnet/_native*.so build *.egg-info

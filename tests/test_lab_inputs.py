@@ -128,3 +128,19 @@ def test_kernel_options_come_from_the_kernels_own_config(tmp_path):
     assert [kernel.option(o) for o in ("CONFIG_VHOST_NET", "CONFIG_KVM_AMD", "CONFIG_TUN")] == [
         "m", "n", "y"]
     assert LabKernel("r", kernel.vmlinuz, kernel.modules, None, "x").option("CONFIG_TUN") is None
+
+
+def test_a_kernel_the_lab_cannot_use_is_a_usage_error_before_anything_boots(suite):
+    result = suite.run(suite.path("conformance/test_kvm_api.py"),
+                       "--kvmnet-kernel=linux-image-0.0.0-kvmnet-none")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert ("--kvmnet-kernel=linux-image-0.0.0-kvmnet-none: Debian package "
+            "'linux-image-0.0.0-kvmnet-none': the archive has no such package") in result.stderr.str()
+    assert "kvmnet lab:" not in result.stdout.str(), "a lab run started all the same"
+
+
+def test_help_with_a_kernel_given_boots_nothing(suite):
+    result = suite.run(suite.path("conformance/test_kvm_api.py"), "--help",
+                       "--kvmnet-kernel=linux-image-0.0.0-kvmnet-none", timeout=60)
+    assert result.ret == 0 and "--kvmnet-kernel" in result.stdout.str(), result.stdout.str()
+    assert "kvmnet lab:" not in result.stdout.str()

@@ -88,9 +88,12 @@ def boot(kernel, initrd, job, directory, *, vcpus=1, memory_mib=4096, boot_timeo
         (directory / stale).unlink(missing_ok=True)
     (directory / "job.sh").write_text(job.script(SHARE))
     start = time.monotonic()
+    # A library preloaded to break the suite (tests/faults) is for the job, not for QEMU.
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     proc = subprocess.Popen(command(kernel, initrd, directory, vcpus, memory_mib, append),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent(os.getpid()))
+                            stderr=subprocess.STDOUT, env=env,
+                            preexec_fn=_die_with_parent(os.getpid()))
     booted = None
     tail = _Follower(directory / "output", follow)
     try:
