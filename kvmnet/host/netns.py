@@ -13,6 +13,7 @@ import threading
 
 from pyroute2 import IPRoute, netns as pr_netns
 
+from kvmnet.process import alive
 from kvmnet.syscall import check, lib
 
 PREFIX = "kvmnet-"
@@ -123,7 +124,7 @@ def ours():
 
 def orphans():
     """Names of kvmnet namespaces whose creating process is gone: left by a killed run."""
-    return [name for name in ours() if not _alive(int(_NAME.match(name).group(1)))]
+    return [name for name in ours() if not alive(int(_NAME.match(name).group(1)))]
 
 
 def sweep():
@@ -132,13 +133,3 @@ def sweep():
     for name in removed:
         _remove(name)
     return removed
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

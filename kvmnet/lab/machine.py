@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kvmnet.lab.errors import LabFailed
+from kvmnet.process import alive
 
 QEMU = "qemu-system-x86_64"
 MARK = "kvmnet-lab-"
@@ -189,20 +190,10 @@ def sweep():
     """Kill the lab QEMUs whose starter is gone; return their pids."""
     killed = []
     for pid, starter in running().items():
-        if not _alive(starter):
+        if not alive(starter):
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
             except ProcessLookupError:
                 pass
     return killed
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
