@@ -1,0 +1,66 @@
+"""Samplers: each call measures one sample of a figure, short (a stream, a batch of round
+trips, a batch of exits), so that a figure is ten or more of them."""
+
+import time
+
+from kvmnet.peer import ceiling
+from kvmnet.peer.latency import bounced_round_trip
+from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
+
+TAP_WRITES = 50_000     # write()s in one tap-write sample
+PATH_FRAMES = 4_000     # frames each way in one bridge path sample
+GUEST_FRAMES = 2_000    # frames in one guest stream sample
+ROUND_TRIPS = 50        # bounced frames in one round-trip sample
+EXITS = 500             # port-I/O exits in one exit sample
+
+
+def tap_write(tap, size):
+    """frames/s of one write() per frame into tap (kvmnet.peer.ceiling.sink_tap)."""
+    return ceiling.tap_write_ceiling(tap.fd, size, TAP_WRITES).frames_per_s
+
+
+def bridge_path(peer, tap, mac, size):
+    """(to the peer, from the peer) frames/s of verified streams with C in a guest's place
+    on tap: what the host's bridge path carries with no guest."""
+    out, back = ceiling.path_ceiling(peer, tap, mac, size, PATH_FRAMES)
+    return out.frames_per_s, back.frames_per_s
+
+
+def pio_exit(guest):
+    """µs per port-I/O exit from the guest (ring 3) to its VMM and back: `exits N`, net of
+    the same command's round trip with none."""
+    start = time.perf_counter()
+    guest.channel.command(f"exits {EXITS} 0x80")
+    total = time.perf_counter() - start
+    start = time.perf_counter()
+    guest.channel.command("exits 0 0x80")
+    return (total - (time.perf_counter() - start)) / EXITS * 1e6
+
+
+def boot_to_hello(runner, image):
+    """ms from starting a VM to the guest's first line."""
+    start = time.perf_counter()
+    with runner.start(image) as guest:
+        guest.channel.wait_hello(30)
+        hello = time.perf_counter() - start
+    return hello * 1e3
+
+
+def stream_rate(nic_guest, peer, direction, size):
+    """frames/s of one verified stream, to_peer (guest -> peer) or from_peer."""
+    stream = guest_to_peer if direction == "to_peer" else peer_to_guest
+    return verified_rate(stream, nic_guest, peer, GUEST_FRAMES, size)
+
+
+def round_trip(nic_guest, peer):
+    """Median µs of ROUND_TRIPS frames the guest bounces back to the peer."""
+    return bounced_round_trip(nic_guest, peer, ROUND_TRIPS) * 1e6
+
+
+def exits_per_frame(nic_guest, peer, size=1514):
+    """Exits the built-in VMM took per frame over one stream each way."""
+    exits = nic_guest.guest.exits
+    before = sum(exits.values())
+    guest_to_peer(nic_guest, peer, GUEST_FRAMES, size)
+    peer_to_guest(nic_guest, peer, GUEST_FRAMES, size)
+    return (sum(exits.values()) - before) / (2 * GUEST_FRAMES)
