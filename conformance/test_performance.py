@@ -33,3 +33,40 @@ def test_the_bridge_path_with_no_guest(perf, _netns_swept):
         for size in GUEST_SIZES:
             perf.check((f"host.bridge_tap.to_peer.{size}B", f"host.bridge_tap.from_peer.{size}B"),
                        lambda: measure.bridge_path(peer, bridge.taps[0], GUEST_MAC, size))
+
+
+def test_a_port_io_exit_and_back(perf, runner, guest):
+    """A guest's port write caught by its VMM and the guest resumed: the unit of every
+    emulated device's cost."""
+    perf.check(f"kvm.{runner.name}.pio_exit", lambda: measure.pio_exit(guest))
+
+
+def test_vm_creation_to_the_guests_first_line(perf, runner, guest_image_path):
+    """A new VM, its memory and vCPU set up, to the guest's HELLO on its serial line."""
+    perf.check(f"kvm.{runner.name}.boot_to_hello",
+               lambda: measure.boot_to_hello(runner, guest_image_path))
+
+
+@pytest.mark.parametrize("size", GUEST_SIZES)
+@pytest.mark.parametrize("direction", ("to_peer", "from_peer"))
+def test_a_guest_stream_on_a_bridge(perf, runner, nic_guest, quiet_peer, direction, size):
+    """Verified frames/s of a guest NIC on a bridge's tap, to the peer or from it."""
+    perf.check(f"guest.{runner.name}.{nic_guest.model}.bridge.{direction}.{size}B",
+               lambda: measure.stream_rate(nic_guest, quiet_peer, direction, size))
+
+
+def test_the_round_trip_of_a_frame_the_guest_bounces(perf, runner, nic_guest, quiet_peer):
+    """A frame from the peer, bounced by the guest, back at the peer: the latency of the
+    whole path, VMM and device model included."""
+    perf.check(f"guest.{runner.name}.{nic_guest.model}.bridge.round_trip",
+               lambda: measure.round_trip(nic_guest, quiet_peer))
+
+
+def test_exits_per_frame_of_the_builtin_vmm(perf, builtin_nic_guest, quiet_peer):
+    """Exits the built-in VMM takes per frame. virtio-net's kicks go to ioeventfds and its
+    interrupts come through irqfds, and e1000's ring tails through the coalesced ring, so
+    on any healthy host those two stay well under 0.1 exits a frame whatever its speed;
+    rtl8139 writes a register per frame sent (its ceiling is about one and a quarter)."""
+    stem = f"guest.builtin.{builtin_nic_guest.model}.bridge"
+    perf.check(f"{stem}.exits_per_frame",
+               lambda: measure.exits_per_frame(builtin_nic_guest, quiet_peer))

@@ -1,0 +1,113 @@
+"""The performance gate's arithmetic and files, on samples made here: the permutation
+test, the verdicts (a regression must be both significant and larger than the minimum
+effect; improvements never fail), and every malformed thresholds or baseline file
+refused naming the file and the key."""
+
+import json
+import random
+import re
+
+import pytest
+
+from kvmnet.perf import baseline as baselines
+from kvmnet.perf.catalogue import FIGURES
+from kvmnet.perf.figures import HIGHER, LOWER, Figure
+from kvmnet.perf.gate import IMPROVEMENT, REGRESSION, UNCHANGED, breaches, compare, too_noisy
+from kvmnet.perf.stats import permutation_p
+from kvmnet.perf.thresholds import DEFAULT, Limits, Thresholds, ThresholdsError
+
+NAME = "host.tap_write.60B"
+
+
+def samples(mean, rel_sd=0.03, n=10, seed=1):
+    rng = random.Random(seed)
+    return [rng.gauss(mean, mean * rel_sd) for _ in range(n)]
+
+
+def test_the_same_distribution_is_not_significant_and_a_shift_is():
+    assert permutation_p(samples(100, seed=1), samples(100, seed=2)) > 0.05
+    assert permutation_p(samples(100, seed=1), samples(80, seed=2)) < 0.01
+
+
+def test_a_slower_figure_regresses_only_when_significant_and_larger_than_the_minimum_effect():
+    old = Figure(NAME, "frames/s", HIGHER, samples(1000, seed=1))
+    slower = Figure(NAME, "frames/s", HIGHER, samples(850, seed=2))
+    verdict = compare(slower, old, Limits(min_effect=0.05))
+    assert verdict.verdict == REGRESSION and verdict.p < 0.01
+    assert re.search(r"baseline median 1k, new median 8\d\d frames/s, change -1\d\.\d%, "
+                     r"p=0\.000\d", str(verdict)), str(verdict)
+    # The same 15% drop under a 20% minimum effect is information, not a failure.
+    assert compare(slower, old, Limits(min_effect=0.20)).verdict == UNCHANGED
+
+
+def test_a_tiny_significant_change_does_not_fail():
+    old = Figure(NAME, "frames/s", HIGHER, samples(1000, rel_sd=0.001, seed=1))
+    new = Figure(NAME, "frames/s", HIGHER, samples(990, rel_sd=0.001, seed=2))
+    verdict = compare(new, old, Limits(min_effect=0.05))
+    assert verdict.p < 0.01 and verdict.verdict == UNCHANGED
+
+
+def test_an_improvement_is_reported_never_failed():
+    old = Figure("kvm.builtin.pio_exit", "µs", LOWER, samples(30, seed=1))
+    faster = Figure("kvm.builtin.pio_exit", "µs", LOWER, samples(20, seed=2))
+    assert compare(faster, old, Limits()).verdict == IMPROVEMENT
+
+
+def test_floors_ceilings_and_noise_are_said_with_the_figure_and_the_limit():
+    figure = Figure(NAME, "frames/s", HIGHER, samples(1000))
+    [said] = breaches(figure, Limits(floor=2000))
+    assert said.startswith(f"{NAME}: median 1k frames/s") and "below its floor 2k" in said
+    assert breaches(figure, Limits(floor=500, ceiling=5000)) == []
+    noisy = Figure(NAME, "frames/s", HIGHER, [100, 300, 1000, 50, 900, 20, 700, 400])
+    assert "too noisy to decide: spread" in too_noisy(noisy, Limits(max_spread=0.5))
+    assert too_noisy(figure, Limits(max_spread=0.5)) is None
+
+
+def test_the_shipped_thresholds_load():
+    thresholds = Thresholds.load(DEFAULT, FIGURES)
+    assert thresholds.defaults.min_effect == 0.05
+
+
+@pytest.mark.parametrize("text, says", [
+    ("format = 2\n", "key 'format' is 2"),
+    ("format = 1\n[figure.'no.such.figure']\nfloor = 1\n", "figure.'no.such.figure' names no figure"),
+    (f"format = 1\n[figure.'{NAME}']\nfloors = 1\n", "floors is not one of floor"),
+    (f"format = 1\n[figure.'{NAME}']\nfloor = 'fast'\n", "floor = 'fast' is not a number"),
+    ("format = 1\nthresholds = 3\n", "unknown key 'thresholds'"),
+    ("format = [1\n", "not TOML"),
+])
+def test_a_malformed_thresholds_file_is_refused_naming_the_key(tmp_path, text, says):
+    path = tmp_path / "thresholds.toml"
+    path.write_text(text)
+    with pytest.raises(ThresholdsError, match=rf"^{path}: .*") as refused:
+        Thresholds.load(path, FIGURES)
+    assert says in str(refused.value)
+
+
+def test_a_missing_thresholds_file_is_refused(tmp_path):
+    with pytest.raises(ThresholdsError, match="no such thresholds file"):
+        Thresholds.load(tmp_path / "absent.toml", FIGURES)
+
+
+def test_a_baseline_round_trips_every_sample_and_the_identity(tmp_path):
+    figure = Figure(NAME, "frames/s", HIGHER, samples(1000))
+    identity = {"cpu_model": "AMD EPYC", "cores": 2, "kernel": "6.1.0-47-amd64"}
+    baselines.write(tmp_path / "figures.json", [figure], identity)
+    read = baselines.read(tmp_path / "figures.json", FIGURES)
+    assert read.figures[NAME].samples == figure.samples and read.identity == identity
+    assert read.incomparable(identity | {"kernel": "6.1.0-54-amd64"}) is None
+    assert "cores 2, here 4" in read.incomparable(identity | {"cores": 4})
+
+
+@pytest.mark.parametrize("data, says", [
+    ("not json", "unreadable as JSON"),
+    (json.dumps({"format": 0, "figures": {}}), "key 'format' is 0"),
+    (json.dumps({"format": 1, "figures": {"no.such": {}}}), "figures.'no.such' names no figure"),
+    (json.dumps({"format": 1, "figures": {NAME: {"unit": "frames/s"}}}), f"figures.'{NAME}' is malformed"),
+])
+def test_a_malformed_baseline_is_refused_naming_the_key(tmp_path, data, says):
+    path = tmp_path / "baseline.json"
+    path.write_text(data)
+    with pytest.raises(baselines.BaselineError, match=str(path)) as refused:
+        baselines.read(path, FIGURES)
+    assert says in str(refused.value)
