@@ -15,6 +15,7 @@ from kvmnet.perf.figures import HIGHER, LOWER, Figure
 from kvmnet.perf.gate import IMPROVEMENT, REGRESSION, UNCHANGED, breaches, compare, too_noisy
 from kvmnet.perf.stats import permutation_p
 from kvmnet.perf.thresholds import DEFAULT, Limits, Thresholds, ThresholdsError
+from suite_runner import ROOT, expect
 
 NAME = "host.tap_write.60B"
 
@@ -111,3 +112,123 @@ def test_a_malformed_baseline_is_refused_naming_the_key(tmp_path, data, says):
     with pytest.raises(baselines.BaselineError, match=str(path)) as refused:
         baselines.read(path, FIGURES)
     assert says in str(refused.value)
+
+
+# The gate run for real on this host: the host-alone figures, which need no guest.
+HOST_ALONE = ["conformance/test_performance.py::test_the_tap_write_ceiling",
+              "conformance/test_performance.py::test_the_bridge_path_with_no_guest"]
+LARGE_FRAMES = ("host.tap_write.1514B", "host.bridge_tap.to_peer.1514B")
+
+
+def perf_run(suite, tmp_path, name, *args, **options):
+    figures = tmp_path / f"{name}.json"
+    result = suite.run(*map(suite.path, HOST_ALONE), f"--kvmnet-figures={figures}", *args,
+                       **options)
+    return result, figures
+
+
+def table(result):
+    """{figure: verdict column} of the run's kvmnet performance table."""
+    rows = {}
+    for line in result.stdout.lines:
+        cells = line.split()
+        if cells and cells[0].startswith("host."):
+            rows[cells[0]] = line
+    return rows
+
+
+@pytest.mark.perf  # alone in this run too: its figures must not feel other tests
+@pytest.mark.needs_root
+@pytest.mark.needs_kvm
+def test_two_runs_of_one_host_gate_clean(suite, tmp_path, no_netns_left):
+    first, figures = perf_run(suite, tmp_path, "a")
+    assert first.ret == 0, first.stdout.str()
+    second, _ = perf_run(suite, tmp_path, "b", f"--kvmnet-baseline={figures}")
+    assert second.ret == 0, second.stdout.str()
+    rows = table(second)
+    assert len(rows) == 6 and all("regression" not in row for row in rows.values()), rows
+
+
+@pytest.mark.perf  # alone in this run too: its figures must not feel other tests
+@pytest.mark.needs_root
+@pytest.mark.needs_kvm
+def test_a_slower_tap_path_for_large_frames_fails_exactly_those_figures(suite, tmp_path,
+                                                                       no_netns_left):
+    """Each write() of 1000 B or more to a tap spins 40 µs first (tests/faults/inject.c):
+    the two figures that write large frames to a tap regress, by how much is said; the
+    small-frame figures and those that read from the tap do not."""
+    clean, figures = perf_run(suite, tmp_path, "clean")
+    assert clean.ret == 0, clean.stdout.str()
+    slow, _ = perf_run(suite, tmp_path, "slow", f"--kvmnet-baseline={figures}",
+                       faults=["slow_tap_write=40000/1000"])
+    rows = table(slow)
+    regressed = {name for name, row in rows.items() if "regression" in row}
+    assert regressed == set(LARGE_FRAMES), rows
+    out = slow.stdout.str()
+    for name in LARGE_FRAMES:
+        assert re.search(rf"{re.escape(name)}: baseline median \S+, new median \S+ frames/s, "
+                         rf"change -\d+\.\d%, p=0\.0\d+: worse by more than its minimum effect",
+                         out), out
+
+
+@pytest.mark.perf  # alone in this run too: its figures must not feel other tests
+@pytest.mark.needs_root
+@pytest.mark.needs_kvm
+def test_a_figure_under_its_floor_fails_naming_the_figure_and_the_floor(suite, tmp_path,
+                                                                        no_netns_left):
+    thresholds = tmp_path / "thresholds.toml"
+    thresholds.write_text('format = 1\n[figure."host.tap_write.60B"]\nfloor = 1e12\n')
+    result, _ = perf_run(suite, tmp_path, "floor", f"--kvmnet-thresholds={thresholds}")
+    assert result.ret == 1
+    assert re.search(r"host\.tap_write\.60B: median \S+ frames/s \(spread \d+%\) is below its "
+                     r"floor 1000G", result.stdout.str()), result.stdout.str()
+
+
+def test_a_malformed_thresholds_file_is_a_usage_error_before_anything_runs(suite, tmp_path):
+    thresholds = tmp_path / "thresholds.toml"
+    thresholds.write_text("format = 7\n")
+    result, _ = perf_run(suite, tmp_path, "bad", f"--kvmnet-thresholds={thresholds}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{thresholds}: key 'format' is 7" in result.stderr.str()
+
+
+PHASES = '''
+import json, os, time
+import pytest
+
+def record(kind):
+    start = time.monotonic()
+    time.sleep(0.3)
+    with open(os.environ["KVMNET_PHASE_LOG"], "a") as log:
+        log.write(json.dumps([kind, start, time.monotonic()]) + "\\n")
+
+# Interleaved, so that the workers are handed ordinary and perf tests side by side.
+KINDS = ["ordinary", "ordinary", "perf"] * 4
+PARAMS = [pytest.param(kind, marks=[pytest.mark.perf] if kind == "perf" else [])
+          for kind in KINDS]
+
+@pytest.mark.parametrize("kind", PARAMS)
+def test_phase(kind):
+    record(kind)
+'''
+
+
+def test_under_xdist_a_perf_check_runs_while_no_other_test_does(suite, tmp_path):
+    """Two workers: ordinary tests overlap one another (so the run is parallel and the
+    check below could fail), and no ordinary test overlaps a perf one."""
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["fixtures.plugin"]\n')
+    (tmp_path / "test_phases.py").write_text(PHASES)
+    log = tmp_path / "phases.log"
+    result = suite.run(str(tmp_path), "-n", "2", "-p", "xdist", "--kvmnet-allure-dir=",
+                       env={"PYTHONPATH": str(ROOT), "KVMNET_PHASE_LOG": str(log)})
+    expect(result, passed=12)
+    spans = [json.loads(line) for line in log.read_text().splitlines()]
+    perf = [(s, e) for kind, s, e in spans if kind == "perf"]
+    ordinary = [(s, e) for kind, s, e in spans if kind == "ordinary"]
+
+    def overlap(a, b):
+        return a[0] < b[1] and b[0] < a[1]
+    assert any(overlap(a, b) for a in ordinary for b in ordinary if a != b), (
+        "ordinary tests never ran side by side: the run was not parallel")
+    clashes = [(p, o) for p in perf for o in ordinary if overlap(p, o)]
+    assert not clashes, f"perf checks ran beside ordinary tests: {clashes}"

@@ -49,7 +49,7 @@ class Figure:
 
 def fmt(value):
     """A figure's value as a person reads it: 3 significant digits, k/M for large ones."""
-    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
             return f"{value / scale:.3g}{suffix}"
     return f"{value:.3g}"

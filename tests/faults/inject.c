@@ -10,6 +10,8 @@
  *   vnet_hdr_ignored=1   TUNSETVNETHDRSZ is swallowed: succeeds, changes nothing
  *   newlink_kind=KIND    an RTM_NEWLINK asking for KIND asks for an unknown kind instead,
  *                        so the kernel itself refuses it
+ *   slow_tap_write=NS/LEN  a write() of LEN bytes or more to a tun/tap fd spins NS
+ *                        nanoseconds first: a host whose tap path got slower for large frames
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,7 +21,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/netlink.h>
@@ -113,4 +119,36 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (msg->msg_iovlen == 1)
 		spoil_newlink(msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len);
 	return real_sendmsg(fd, msg, flags);
+}
+
+/* /dev/net/tun is the misc device 10:200; every tap fd is an open of it. */
+static int is_tun(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 10 &&
+	       minor(st.st_rdev) == 200;
+}
+
+static void spin(long ns)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	while ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec - start.tv_nsec < ns);
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	static ssize_t (*real_write)(int, const void *, size_t);
+	const char *value = rule("slow_tap_write");
+
+	if (!real_write)
+		real_write = dlsym(RTLD_NEXT, "write");
+	if (value && strchr(value, '/') && len >= strtoul(strchr(value, '/') + 1, NULL, 0) &&
+	    is_tun(fd))
+		spin(strtol(value, NULL, 0));
+	return real_write(fd, buf, len);
 }
