@@ -19,9 +19,9 @@ def tap_write(tap, size):
     return ceiling.tap_write_ceiling(tap.fd, size, TAP_WRITES).frames_per_s
 
 
-def bridge_path(peer, tap, mac, size):
+def host_path(peer, tap, mac, size):
     """(to the peer, from the peer) frames/s of verified streams with C in a guest's place
-    on tap: what the host's bridge path carries with no guest."""
+    on tap (a bridge's tap, a macvtap): what the host's path carries with no guest."""
     out, back = ceiling.path_ceiling(peer, tap, mac, size, PATH_FRAMES)
     return out.frames_per_s, back.frames_per_s
 
