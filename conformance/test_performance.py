@@ -58,12 +58,11 @@ def test_vm_creation_to_the_guests_first_line(perf, runner, guest_image_path):
                lambda: measure.boot_to_hello(runner, guest_image_path))
 
 
-@pytest.mark.parametrize("size", GUEST_SIZES)
-@pytest.mark.parametrize("direction", ("to_peer", "from_peer"))
-def test_a_guest_stream_on_a_bridge(perf, runner, nic_guest, quiet_peer, direction, size):
-    """Verified frames/s of a guest NIC on a bridge's tap, to the peer or from it."""
-    perf.check(f"guest.{runner.name}.{nic_guest.model}.bridge.{direction}.{size}B",
-               lambda: measure.stream_rate(nic_guest, quiet_peer, direction, size))
+def test_guest_streams_on_a_bridge(perf, runner, nic_guest, quiet_peer):
+    """Verified frames/s of a guest NIC on a bridge's tap, to the peer and from it, at 64
+    and 1514 B (a sample is one stream of each, in turn)."""
+    perf.check(*measure.streams(f"guest.{runner.name}.{nic_guest.model}.bridge", nic_guest,
+                                quiet_peer))
 
 
 def test_the_round_trip_of_a_frame_the_guest_bounces(perf, runner, nic_guest, quiet_peer):
@@ -71,6 +70,13 @@ def test_the_round_trip_of_a_frame_the_guest_bounces(perf, runner, nic_guest, qu
     whole path, VMM and device model included."""
     perf.check(f"guest.{runner.name}.{nic_guest.model}.bridge.round_trip",
                lambda: measure.round_trip(nic_guest, quiet_peer))
+
+
+def test_guest_streams_after_the_vhost_handoff(perf, runner, vhost_path, vhost_guest):
+    """Verified frames/s of virtio-net once a vhost backend (vhost-net, or dpdk-testpmd
+    over vhost-user) serves its rings, to the peer and from it, at 64 and 1514 B."""
+    perf.check(*measure.streams(f"guest.{runner.name}.virtio.{vhost_path}", vhost_guest.nic,
+                                vhost_guest.peer))
 
 
 def test_exits_per_frame_of_the_builtin_vmm(perf, builtin_nic_guest, quiet_peer):

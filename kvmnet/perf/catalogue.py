@@ -10,6 +10,7 @@ RUNNER_NAMES = ("builtin", "qemu")
 GUEST_SIZES = (64, 1514)
 CEILING_SIZES = (60, 1514)
 HOST_PATHS = ("bridge_tap", "macvtap")  # a tap port of a bridge; a bridge-mode macvtap
+VHOST_PATHS = ("vhost-net-bridge", "vhost-net-macvtap", "vhost-user-bridge")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ def _catalogue():
                 figures[f"{stem}.to_peer.{size}B"] = Spec("frames/s", HIGHER)
                 figures[f"{stem}.from_peer.{size}B"] = Spec("frames/s", HIGHER)
             figures[f"{stem}.round_trip"] = Spec("µs", LOWER)
+        for path in VHOST_PATHS:  # virtio-net's rings handed to a vhost backend
+            for size in GUEST_SIZES:
+                for direction in ("to_peer", "from_peer"):
+                    figures[f"guest.{runner}.virtio.{path}.{direction}.{size}B"] = Spec(
+                        "frames/s", HIGHER)
     for model in MODELS:
         figures[f"guest.builtin.{model}.bridge.exits_per_frame"] = Spec("exits/frame", LOWER)
     return figures

@@ -4,6 +4,7 @@ trips, a batch of exits), so that a figure is ten or more of them."""
 import time
 
 from kvmnet.peer import ceiling
+from kvmnet.perf.catalogue import GUEST_SIZES
 from kvmnet.peer.latency import bounced_round_trip
 from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
 
@@ -50,6 +51,14 @@ def stream_rate(nic_guest, peer, direction, size):
     """frames/s of one verified stream, to_peer (guest -> peer) or from_peer."""
     stream = guest_to_peer if direction == "to_peer" else peer_to_guest
     return verified_rate(stream, nic_guest, peer, GUEST_FRAMES, size)
+
+
+def streams(stem, nic_guest, peer):
+    """(names, sampler) for perf.check: the figures stem.{to,from}_peer.{64,1514}B, one
+    sample a stream of each in turn."""
+    legs = [(direction, size) for size in GUEST_SIZES for direction in ("to_peer", "from_peer")]
+    names = tuple(f"{stem}.{direction}.{size}B" for direction, size in legs)
+    return names, lambda: tuple(stream_rate(nic_guest, peer, d, s) for d, s in legs)
 
 
 def round_trip(nic_guest, peer):
