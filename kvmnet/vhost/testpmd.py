@@ -65,9 +65,12 @@ class Testpmd:
 
     @classmethod
     def start(cls, netns, socket_path, log_path=None, tap_name="dtap0", bridge=None,
-              lcores="0,1", tx_hold_ms=500, timeout=30.0):
+              lcores=None, tx_hold_ms=500, timeout=30.0):
         """testpmd in netns serving vhost-user on socket_path, its tap `tap_name` (a port of
-        `bridge` in netns when given); waits until it is forwarding. Raises TestpmdFailed."""
+        `bridge` in netns when given); waits until it is forwarding. Raises TestpmdFailed.
+        lcores: DPDK's --lcores; by default the main lcore on CPU 0 and the forwarding one
+        on CPU 1, or both on CPU 0 on a one-CPU machine (the kernel lab)."""
+        lcores = lcores or ("0@0,1@1" if (os.cpu_count() or 1) > 1 else "0@0,1@0")
         reason = missing()
         if reason:
             raise TestpmdUnavailable(reason)
@@ -79,7 +82,7 @@ class Testpmd:
         commands = log_path.with_suffix(".cmds")
         # 100 us between tries: tx_hold_ms * 10 tries.
         commands.write_text(f"set fwd io retry\nset burst tx delay 100 retry {tx_hold_ms * 10}\n")
-        argv = ["nsenter", f"--net={netns.path}", "--", "stdbuf", "-oL", TESTPMD, "-l", lcores, "--no-huge",
+        argv = ["nsenter", f"--net={netns.path}", "--", "stdbuf", "-oL", TESTPMD, "--lcores", lcores, "--no-huge",
                 "-m", "1024", "--no-pci", "--no-shconf", f"--file-prefix={prefix}",
                 "--vdev", f"net_vhost0,iface={socket_path},queues=1",
                 "--vdev", f"net_tap0,iface={tap_name}",
