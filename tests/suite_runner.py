@@ -23,7 +23,7 @@ NOBODY = 65534
 
 # Variables of the outer pytest run that must not leak into the one under test.
 _OUTER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST",
-              "PYTEST_ADDOPTS", "LD_PRELOAD", "KVMNET_FAULTS")
+              "PYTEST_ADDOPTS", "LD_PRELOAD", "KVMNET_FAULTS", "KVMNET_PERF_LOCKS")
 
 
 def build_fault_library(directory):
