@@ -24,8 +24,12 @@ NIC_CHECKS = 2 * 4 * (14 + 6 + 2 + 2) + 2 * 3
 MACVTAP_CHECKS = 2 * 4 * (7 * 5 + 2 + 5 + 1) + 1
 # conformance/test_vhost.py, per path (3): 6 sizes per runner, 5 built-in VMM checks.
 VHOST_CHECKS = 3 * (2 * 6 + 5)
+# conformance/test_performance.py (all need KVM): the host alone 3, per runner (2): an exit,
+# a boot, the streams of 4 NIC models, their 4 round trips, the streams after 3 vhost
+# paths; and the built-in VMM's exits per frame for 4 models.
+PERF_CHECKS = 3 + 2 * (1 + 1 + 4 + 4 + 3) + 4
 FAST_CHECKS = KVM_CHECKS + BOOT_CHECKS + HOST_CHECKS
-FRAME_CHECKS = NIC_CHECKS + MACVTAP_CHECKS + VHOST_CHECKS
+FRAME_CHECKS = NIC_CHECKS + MACVTAP_CHECKS + VHOST_CHECKS + PERF_CHECKS
 ALL_CHECKS = FAST_CHECKS + FRAME_CHECKS
 # The files whose checks take seconds, not minutes: what the plugin tests run in full.
 FAST = ("conformance/test_kvm_api.py", "conformance/test_host_caps.py",

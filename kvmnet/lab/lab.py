@@ -20,6 +20,7 @@ LAB_OPTIONS = {"virtio_pci": "CONFIG_VIRTIO_PCI", "9pnet_virtio": "CONFIG_NET_9P
 # Inside the lab: the kernel under test, for the plugin's header, labels and skips.
 LAB_ENV = "KVMNET_LAB_KERNEL"
 LAB_ORIGIN_ENV = "KVMNET_LAB_ORIGIN"
+LAB_MISSING_ENV = "KVMNET_LAB_MODULES_MISSING"
 # Of the caller's environment, what is the caller's pytest's own and not the lab's.
 _NOT_FORWARDED = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST")
 
@@ -41,14 +42,6 @@ class Lab:
             tree, _ = debian.unpacked(BUSYBOX_PACKAGE, self.cache)
         self.busybox = tree / "bin/busybox"
 
-    def facts(self):
-        """{key: value} naming the lab kernel, for report headers and Allure's environment."""
-        facts = {"lab.kernel": self.kernel.release, "lab.origin": self.kernel.origin,
-                 "lab.emulation": EMULATION}
-        if self.plan.missing:
-            facts["lab.modules_missing"] = " ".join(self.plan.missing)
-        return facts
-
     def run(self, job, directory, **boot_options):
         """Boot the kernel and run job (a machine.Job); a machine.LabRun."""
         directory = Path(directory)
@@ -68,6 +61,7 @@ class Lab:
                 f"--junitxml={share}/junit.xml")
         forwarded = {k: v for k, v in os.environ.items() if k not in _NOT_FORWARDED}
         forwarded |= {LAB_ENV: self.kernel.release, LAB_ORIGIN_ENV: self.kernel.origin,
+                      LAB_MISSING_ENV: " ".join(self.plan.missing),
                       "PYTHONUNBUFFERED": "1", "HOME": "/root"} | (env or {})
         job = machine.Job(argv, str(cwd or os.getcwd()), forwarded)
         return self.run(job, directory, **boot_options)
@@ -92,5 +86,8 @@ def facts_inside():
     release = inside()
     if release is None:
         return {}
-    return {"lab.kernel": release, "lab.origin": os.environ.get(LAB_ORIGIN_ENV, ""),
-            "lab.emulation": EMULATION}
+    facts = {"lab.kernel": release, "lab.origin": os.environ.get(LAB_ORIGIN_ENV, ""),
+             "lab.emulation": EMULATION}
+    if os.environ.get(LAB_MISSING_ENV):
+        facts["lab.modules_missing"] = os.environ[LAB_MISSING_ENV]
+    return facts
