@@ -27,7 +27,7 @@ SELECTION = ["conformance/test_performance.py::test_the_tap_write_ceiling",
              "conformance/test_performance.py::test_the_bridge_path_with_no_guest"]
 AFFECTED = ("host.tap_write.1514B", "host.bridge_tap.to_peer.1514B")
 DELAYS_NS = (500, 1000, 2000, 4000, 8000, 16000)
-_ROW = re.compile(r"^(host\.\S+)\s+.*?\s(passed|failed)(, (regression|improvement))?\s*$")
+_ROW = re.compile(r"^(host\.\S+)\s+.*?\s(passed|failed|undecided)(, (regression|improvement))?\s*$")
 
 
 def gated_run(scratch, name, baseline=None, preload=None, faults=()):
@@ -60,7 +60,7 @@ def main():
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="kvmnet-gate-"))
     preload = build_fault_library(scratch)
-    _, baseline = gated_run(scratch, "baseline")
+    first, baseline = gated_run(scratch, "baseline")
     print(f"A/A: {args.runs} runs of the host-alone figures gated against one baseline")
     alarms = []
     for run in range(args.runs):
@@ -69,7 +69,7 @@ def main():
         alarms.append(flagged)
         print(f"  run {run + 1:2}: {len(flagged)} false alarm(s) {' '.join(flagged)}")
     print(f"false alarms: {sum(map(len, alarms))} in {args.runs} runs x "
-          f"{len(verdicts)} figures\n")
+          f"{len(first)} figures\n")
     print(f"injected slowdown of tap writes >= 1000 B, {args.catch_runs} runs each")
     print(f"{'delay':>8}  {'caught':>7}  " + "  ".join(f"{f:>30}" for f in AFFECTED)
           + "  others failed")
@@ -79,12 +79,13 @@ def main():
         for run in range(args.catch_runs):
             verdicts, _ = gated_run(scratch, f"slow{delay}-{run}", baseline, preload,
                                     [f"slow_tap_write={delay}/1000"])
-            caught += all(verdicts[f][0] == "regression" for f in AFFECTED)
+            caught += all(verdicts.get(f, ("",))[0] == "regression" for f in AFFECTED)
             for f in AFFECTED:
-                changes[f].append(verdicts[f][1])
+                changes[f].append((verdicts.get(f) or ("", None))[1])
             others |= {f for f, (v, _) in verdicts.items()
                        if v == "regression" and f not in AFFECTED}
-        cells = "  ".join(f"{' '.join(f'{c:+.0f}%' for c in changes[f]):>30}" for f in AFFECTED)
+        cells = "  ".join(f"{' '.join('?' if c is None else f'{c:+.0f}%' for c in changes[f]):>30}"
+                          for f in AFFECTED)
         print(f"{delay / 1000:6.1f}us  {caught:3}/{args.catch_runs:<3}  {cells}  "
               f"{' '.join(sorted(others)) or '-'}")
         if caught == args.catch_runs and smallest is None:
