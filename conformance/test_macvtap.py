@@ -8,7 +8,8 @@ What reaches a macvtap from the network depends on its mode (drivers/net/macvlan
 - passthru: the lower device goes promiscuous and every unicast frame is the one macvtap's;
 - source: every frame from a source MAC on the macvtap's list, whatever its destination.
 The guest's NIC filters again behind that; checks of the macvtap's filter put the NIC in
-promiscuous mode, so that only the macvtap decides.
+promiscuous mode, so that only the macvtap decides. Those checks, and the others whose
+verdict the macvtap alone decides (@host_decides), run on one runner and NIC model.
 """
 
 import errno
@@ -68,12 +69,14 @@ def test_guest_frames_reach_the_network(macvtap, macvtap_guest, macvtap_peer, kv
     assert result.ok, f"{macvtap_guest.model} on a {macvtap.mode} macvtap: {result.summary()}"
 
 
+@pytest.mark.host_decides
 def test_broadcast_reaches_the_guest(macvtap, macvtap_guest, macvtap_peer):
     """Broadcast from the network reaches a guest on a macvtap in every mode."""
     got = peer_to_guest(macvtap_guest, macvtap_peer, COUNT, 128, dst=BROADCAST)
     assert perfect(got, COUNT), f"{macvtap_guest.model}, {macvtap.mode} mode, broadcast: {got}"
 
 
+@pytest.mark.host_decides
 def test_unicast_to_another_mac_stops_at_the_macvtap(macvtap, macvtap_guest, macvtap_peer):
     """Frames to a MAC that is not the macvtap's never reach the guest, its NIC promiscuous
     or not; in passthru and source modes they do (the guest's NIC filters them)."""
@@ -88,6 +91,7 @@ def test_unicast_to_another_mac_stops_at_the_macvtap(macvtap, macvtap_guest, mac
                            f"passed the macvtap of {macvtap.macvtap_mac(0)}")
 
 
+@pytest.mark.host_decides
 def test_multicast_needs_the_macvtap_filter_opened(macvtap, macvtap_guest, macvtap_peer):
     """A group the guest's NIC joined arrives only once the host opens the macvtap's filter
     for it, as a host must when its guest joins (source mode takes it from a listed source
@@ -103,6 +107,7 @@ def test_multicast_needs_the_macvtap_filter_opened(macvtap, macvtap_guest, macvt
     assert perfect(got, COUNT), f"{macvtap.mode} mode, filter open for {GROUP}: {got}"
 
 
+@pytest.mark.host_decides
 def test_a_group_closed_again_stops_arriving(macvtap, macvtap_guest, macvtap_peer):
     """Once the host closes the macvtap's filter for a group again (its guest left), the
     group's frames stop reaching the guest."""
@@ -133,6 +138,7 @@ def joined(guest, group):
     guest.command(f"mcast {guest.index} {group}")
 
 
+@pytest.mark.host_decides
 def test_the_host_stack_never_sees_the_guests_frames(macvtap, macvtap_guest, macvtap_peer):
     """Frames between the guest and the network bypass the host's own stack on the lower
     device (in source mode the host keeps its copy: that mode only adds a listener)."""
@@ -149,6 +155,7 @@ def test_the_host_stack_never_sees_the_guests_frames(macvtap, macvtap_guest, mac
                               f"{seen} of the guest's {2 * COUNT} frames, expected {expected}")
 
 
+@pytest.mark.host_decides
 @pytest.mark.parametrize("macvtap_mode", ["bridge"])
 def test_in_bridge_mode_the_host_cannot_reach_its_guest(macvtap, macvtap_guest, macvtap_peer,
                                                       evidence):
@@ -177,6 +184,7 @@ def test_in_bridge_mode_the_host_cannot_reach_its_guest(macvtap, macvtap_guest, 
 MISMATCHED_MAC = "02:6b:76:00:00:42"
 
 
+@pytest.mark.host_decides
 @pytest.mark.parametrize("macvtap_mode", ["bridge"])
 @pytest.mark.macvtap_mac(MISMATCHED_MAC)
 def test_a_guest_whose_mac_is_not_its_macvtaps_is_cut_off(macvtap, macvtap_guest, macvtap_peer,
@@ -207,6 +215,7 @@ def serving(guest):
         pending.result(10)
 
 
+@pytest.mark.host_decides
 @pytest.mark.macvtap_pair("bridge")
 def test_bridge_mode_delivers_between_guests_inside_the_host(macvtap_pair):
     """Two guests on macvtaps in bridge mode reach each other without their frames ever
@@ -219,6 +228,7 @@ def test_bridge_mode_delivers_between_guests_inside_the_host(macvtap_pair):
     assert left == 0, f"{left} of the frames between the guests left through the lower device"
 
 
+@pytest.mark.host_decides
 @pytest.mark.macvtap_pair("vepa")
 def test_vepa_mode_sends_guest_to_guest_frames_out_to_the_switch(macvtap_pair):
     """In VEPA mode a guest's frames to another guest on the same lower device go out to the
@@ -231,6 +241,7 @@ def test_vepa_mode_sends_guest_to_guest_frames_out_to_the_switch(macvtap_pair):
     assert got["got"] == 0, f"without hairpin, frames between the guests arrived: {got}"
 
 
+@pytest.mark.host_decides
 @pytest.mark.macvtap_pair("vepa", hairpin=True)
 def test_vepa_mode_delivers_between_guests_through_a_hairpin_switch(macvtap_pair):
     """In VEPA mode, a switch with hairpin on sends the guests' frames back down the lower
@@ -243,6 +254,7 @@ def test_vepa_mode_delivers_between_guests_through_a_hairpin_switch(macvtap_pair
     assert passed >= COUNT, f"only {passed} frames between the guests went through the switch"
 
 
+@pytest.mark.host_decides
 @pytest.mark.macvtap_pair("private")
 def test_private_mode_never_delivers_between_guests(macvtap_pair):
     """In private mode neither unicast nor broadcast from one guest reaches another on the
@@ -253,6 +265,7 @@ def test_private_mode_never_delivers_between_guests(macvtap_pair):
         assert got["got"] == 0, f"private mode, frames to {dst} reached the other guest: {got}"
 
 
+@pytest.mark.host_decides
 @pytest.mark.macvtap_pair("private", hairpin=True)
 def test_private_mode_isolates_guests_even_through_a_hairpin_switch(macvtap_pair):
     """In private mode the guests stay apart even when the switch sends their frames back

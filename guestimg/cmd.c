@@ -230,6 +230,7 @@ static const struct {
 	{ "mtu", 2, cmd_mtu },
 	{ "counters", 1, cmd_counters },
 	{ "irq", 3, cmd_irq },
+	{ "doorbell", 2, cmd_doorbell },
 };
 
 void cmd_run(const struct request *r)

@@ -12,4 +12,7 @@ extern const char guest_version[];	/* main.c, from make VERSION= */
 
 void cmd_run(const struct request *r);
 
+/* doorbell.c */
+void cmd_doorbell(const struct request *r);
+
 #endif

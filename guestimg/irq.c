@@ -36,6 +36,7 @@ extern const char irq_stubs[];		/* irq_entry.S */
 extern const char irq_spurious[];
 
 volatile uint64_t irq_spurious_count;
+volatile uint64_t irq_doorbell_count;
 static unsigned unclaimed_run;	/* INTx interrupts nobody claimed, in a row */
 static bool ready;
 static unsigned ioapic_pins;
@@ -139,7 +140,9 @@ void irq_cpu_enable(bool on)
 /* Ring 0 from here on: every instruction is emulated on PVM hosts. */
 void irq_dispatch(uint64_t vector)
 {
-	if (vector >= IRQ_VEC_MSIX) {
+	if (vector == IRQ_VEC_DOORBELL) {
+		irq_doorbell_count++;
+	} else if (vector >= IRQ_VEC_MSIX) {
 		unsigned i = (unsigned)(vector - IRQ_VEC_MSIX);
 
 		if (i < nic_count && nics[i].irq_kind == NIC_IRQ_MSIX)

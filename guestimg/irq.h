@@ -31,6 +31,7 @@ void irq_msix_disable(const struct pci_dev *d);
 void irq_cpu_enable(bool on);
 
 extern volatile uint64_t irq_spurious_count;
+extern volatile uint64_t irq_doorbell_count;	/* IRQ_VEC_DOORBELL's */
 
 /* Ring 0, from irq_entry.S. */
 void irq_dispatch(uint64_t vector);

@@ -27,11 +27,13 @@
 #define GATE_IRQ_OFF		4	/* return to ring 3 with IF=0 */
 
 /* Vectors of device interrupts (irq.c, irq_entry.S): INTx of IOAPIC pin
- * p arrives at IRQ_VEC_INTX + p, MSI-X of NIC i at IRQ_VEC_MSIX + i. */
+ * p arrives at IRQ_VEC_INTX + p, MSI-X of NIC i at IRQ_VEC_MSIX + i, and
+ * the doorbell's MSI (doorbell.c) at IRQ_VEC_DOORBELL. */
 #define IRQ_VEC_FIRST		0x30
 #define IRQ_VEC_INTX		0x30	/* 24 IOAPIC pins: 0x30-0x47 */
 #define IRQ_VEC_MSIX		0x48	/* 8 NICs: 0x48-0x4F */
-#define IRQ_VEC_COUNT		32
+#define IRQ_VEC_DOORBELL	0x50
+#define IRQ_VEC_COUNT		33
 #define IRQ_VEC_SPURIOUS	0xFF	/* the LAPIC's spurious vector */
 
 /* Ring 3 runs with IOPL=3 (port I/O allowed) and IF=0 (no interrupts),

@@ -12,8 +12,12 @@ PYTHON=/usr/bin/python3
 # qemu-system-x86 is the peer VMM that runs the same guest image; dpdk (the runtime and its
 # PMDs) with dpdk-dev (which ships dpdk-testpmd) is the real vhost-user backend. kmod's
 # depmod orders a lab kernel's modules (kvmnet/lab: kernel packages ship no modules.dep).
+# chromium is the browser tests/test_report.py looks at the dashboard with. npm installs the
+# dashboard's pinned tools (scripts/report.sh); Debian's nodejs and npm only where the machine
+# has no npm: they conflict with a Node.js from elsewhere (NodeSource's bundles its npm).
 DEBIAN_PACKAGES=(gcc make binutils python3-venv python3-dev linux-libc-dev qemu-system-x86
-                 dpdk dpdk-dev kmod)
+                 dpdk dpdk-dev kmod chromium)
+command -v npm >/dev/null || DEBIAN_PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -288,14 +288,15 @@ def test_faults_given_to_the_constructor_are_on():
         r.close()
 
 
-def test_the_device_thread_is_batch_scheduled():
-    """It must not preempt the sender of every frame it is woken for (nic.batch_scheduled)."""
+def test_the_device_thread_is_not_batch_scheduled():
+    """Woken onto the core of a vCPU busy-polling its ring, a SCHED_BATCH device thread waits
+    for the tick: rtl8139 round trips took 4 ms in some boots (NicDevice._run)."""
     from kvmnet.devices.e1000 import E1000
     from kvmnet.devices.rtl8139 import Rtl8139
     for model in (E1000, Rtl8139):
         r = Rig(model)
         try:
-            assert policies([r.dev._thread]) == {r.dev._thread.name: os.SCHED_BATCH}
+            assert os.sched_getscheduler(r.dev._thread.native_id) == os.SCHED_OTHER
         finally:
             r.close()
 

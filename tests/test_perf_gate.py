@@ -6,10 +6,12 @@ refused naming the file and the key."""
 import json
 import random
 import re
+from pathlib import Path
 
 import pytest
 
 from kvmnet.perf import baseline as baselines
+from kvmnet.perf.article import claims
 from kvmnet.perf.catalogue import FIGURES
 from kvmnet.perf.figures import HIGHER, LOWER, Figure
 from kvmnet.perf.gate import IMPROVEMENT, REGRESSION, UNCHANGED, breaches, compare, too_noisy
@@ -90,6 +92,20 @@ def test_a_missing_thresholds_file_is_refused(tmp_path):
         Thresholds.load(tmp_path / "absent.toml", FIGURES)
 
 
+def test_the_articles_claims_are_put_beside_this_runs_figures_or_said_missing():
+    medians = {"guest.builtin.e1000.bridge.round_trip": 100.0,
+               "guest.builtin.virtio.vhost-user-bridge.round_trip": 125.0,
+               "guest.builtin.virtio.vhost-net-bridge.to_peer.1514B": 80_000.0,
+               "guest.builtin.virtio.vhost-user-bridge.to_peer.1514B": 1.0,
+               "guest.builtin.virtio.bridge.to_peer.1514B": 10_000.0}
+    lines = claims(medians)
+    assert ("vhost-net ~10% lower latency than e1000 | builtin: vhost-user (dpdk-testpmd) "
+            "125 µs against e1000 100 µs: 25% higher") in lines
+    assert ("vhost-net ~8x userspace virtio's throughput | builtin: vhost-net 8.0x userspace "
+            "virtio-net (guest to peer, 1514 B)") in lines  # the kernel's own path first
+    assert "vhost-net ~10% lower latency than e1000 | qemu: not measured" in lines
+
+
 def test_a_baseline_round_trips_every_sample_and_the_identity(tmp_path):
     figure = Figure(NAME, "frames/s", HIGHER, samples(1000))
     identity = {"cpu_model": "AMD EPYC", "cores": 2, "kernel": "6.1.0-47-amd64"}
@@ -163,7 +179,7 @@ def test_a_slower_tap_path_for_large_frames_fails_exactly_those_figures(suite, t
                        faults=["slow_tap_write=40000/1000"])
     rows = table(slow)
     regressed = {name for name, row in rows.items() if "regression" in row}
-    assert regressed == set(LARGE_FRAMES), rows
+    assert regressed == set(LARGE_FRAMES), "\n".join(rows.values())
     out = slow.stdout.str()
     for name in LARGE_FRAMES:
         assert re.search(rf"{re.escape(name)}: baseline median \S+, new median \S+ frames/s, "
@@ -182,6 +198,16 @@ def test_a_figure_under_its_floor_fails_naming_the_figure_and_the_floor(suite, t
     assert result.ret == 1
     assert re.search(r"host\.tap_write\.60B: median \S+ frames/s \(spread \d+%\) is below its "
                      r"floor 5G", result.stdout.str()), result.stdout.str()
+    # Every figure measured, failed or not, is an Allure 3 performance metric keyed by its
+    # name (the tap-write check stopped at its first figure's failure).
+    metrics = {m["key"]: m for f in Path(result.allure_dir).glob("*-perf.json")
+               for m in json.loads(f.read_text())}
+    assert set(metrics) == {"host.tap_write.60B",
+                            *(f"host.bridge_tap.{d}.{size}B" for d in ("to_peer", "from_peer")
+                              for size in (64, 1514))}
+    tap = metrics["host.tap_write.60B"]
+    assert tap["unit"] == "frames/s" and tap["better"] == "higher" and tap["value"] > 0
+    assert tap["start"] < tap["stop"]
 
 
 def test_a_malformed_thresholds_file_is_a_usage_error_before_anything_runs(suite, tmp_path):

@@ -30,6 +30,10 @@ def _catalogue():
     for runner in RUNNER_NAMES:
         figures[f"kvm.{runner}.pio_exit"] = Spec("µs", LOWER)
         figures[f"kvm.{runner}.boot_to_hello"] = Spec("ms", LOWER)
+        for size in GUEST_SIZES:  # virtio-net on a bridge-mode macvtap
+            for direction in ("to_peer", "from_peer"):
+                figures[f"guest.{runner}.virtio.macvtap.{direction}.{size}B"] = Spec(
+                    "frames/s", HIGHER)
         for model in MODELS:
             stem = f"guest.{runner}.{model}.bridge"
             for size in GUEST_SIZES:
@@ -41,6 +45,9 @@ def _catalogue():
                 for direction in ("to_peer", "from_peer"):
                     figures[f"guest.{runner}.virtio.{path}.{direction}.{size}B"] = Spec(
                         "frames/s", HIGHER)
+            figures[f"guest.{runner}.virtio.{path}.round_trip"] = Spec("µs", LOWER)
+    figures["kvm.builtin.ioeventfd_write"] = Spec("µs", LOWER)  # the VMM's own eventfds only
+    figures["kvm.builtin.irqfd_round_trip"] = Spec("µs", LOWER)
     for model in MODELS:
         figures[f"guest.builtin.{model}.bridge.exits_per_frame"] = Spec("exits/frame", LOWER)
     return figures

@@ -12,6 +12,8 @@
  *                        so the kernel itself refuses it
  *   slow_tap_write=NS/LEN  a write() of LEN bytes or more to a tun/tap fd spins NS
  *                        nanoseconds first: a host whose tap path got slower for large frames
+ *   slow_kvm_run=NS      every KVM_RUN spins NS nanoseconds first: a host whose exits to
+ *                        userspace got slower
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -44,6 +46,16 @@ static const char *rule(const char *key)
 	return NULL;
 }
 
+static void spin(long ns)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	while ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec - start.tv_nsec < ns);
+}
+
 int ioctl(int fd, unsigned long request, ...)
 {
 	static int (*real_ioctl)(int, unsigned long, void *);
@@ -68,6 +80,8 @@ int ioctl(int fd, unsigned long request, ...)
 	}
 	if (request == TUNSETVNETHDRSZ && rule("vnet_hdr_ignored"))
 		return 0;
+	if (request == KVM_RUN && (value = rule("slow_kvm_run")))
+		spin(strtol(value, NULL, 0));
 	ret = real_ioctl(fd, request, arg);
 	if (request == TUNGETFEATURES && ret == 0 && (value = rule("tun_clear")))
 		*(unsigned int *)arg &= ~(unsigned int)strtoul(value, NULL, 0);
@@ -130,15 +144,6 @@ static int is_tun(int fd)
 	       minor(st.st_rdev) == 200;
 }
 
-static void spin(long ns)
-{
-	struct timespec start, now;
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	do
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	while ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec - start.tv_nsec < ns);
-}
 
 ssize_t write(int fd, const void *buf, size_t len)
 {

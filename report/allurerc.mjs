@@ -1,0 +1,95 @@
+// Allure 3 configuration of kvmnet's dashboard. scripts/report.sh runs allure with it and
+// sets what it reads from the environment:
+//   KVMNET_RESULTS_DIR  the Allure results directory being rendered (default allure-results)
+//   KVMNET_HISTORY      the history file (JSONL, one line a run) that trends are built from
+//
+// It imports nothing from allure (the config is a plain object; allure's defineConfig only
+// returns it), so it loads wherever allure itself is installed.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const resultsDir = process.env.KVMNET_RESULTS_DIR || "allure-results";
+
+// The values of the `fault` label that fixtures/verdicts.py adds to every check that did not
+// simply pass; each is a category of the report, named after it, in this order.
+const FAULTS = [
+  "host path",
+  "built-in VMM",
+  "QEMU",
+  "suite could not set up",
+  "performance regression",
+  "threshold breached",
+  "known Linux behaviour",
+  "host lacks",
+];
+
+const exactly = (text) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+
+// allure-pytest writes an XFAIL as `skipped` with its message starting "XFAIL <reason>", and
+// a requirement skip's message starts "host lacks " (fixtures/requirements.py): these find
+// them even in results written before the `fault` label existed.
+const BY_MESSAGE = {
+  "known Linux behaviour": { statuses: ["skipped"], message: /^XFAIL / },
+  "host lacks": { statuses: ["skipped"], message: /^(Skipped: )?host lacks / },
+};
+
+const categories = FAULTS.map((fault) => ({
+  id: `fault-${fault.replace(/[^A-Za-z0-9]+/g, "-")}`,
+  name: fault,
+  matchers: [{ labels: { fault: exactly(fault) } }, ...(BY_MESSAGE[fault] ? [BY_MESSAGE[fault]] : [])],
+}));
+// Allure appends its default "Product errors" (failed) and "Test errors" (broken) after these.
+
+// Every kvmnet result carries the label kernel=<uname -r> (a lab run's, the lab kernel's): one
+// report environment per kernel found in the results, so runs before and after a kernel
+// upgrade, or in the kernel lab, sit side by side.
+function kernels(dir) {
+  const found = new Set();
+  let names = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return found;
+  }
+  for (const name of names.filter((n) => n.endsWith("-result.json"))) {
+    try {
+      const result = JSON.parse(readFileSync(join(dir, name), "utf8"));
+      for (const label of result.labels ?? []) {
+        if (label.name === "kernel" && label.value) found.add(label.value);
+      }
+    } catch {
+      // a half-written or foreign file: allure itself decides what to make of it
+    }
+  }
+  return found;
+}
+
+const environments = {};
+for (const release of [...kernels(resultsDir)].sort()) {
+  const id = `kernel-${release}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
+  environments[id] = {
+    name: `kernel ${release}`.slice(0, 64),
+    matcher: ({ labels }) => labels.some((l) => l.name === "kernel" && l.value === release),
+  };
+}
+
+// Each performance figure (fixtures/perf.py writes one *-perf.json per figure) is grouped on
+// the Metrics page by the first word of its name (kvmnet/perf/catalogue.py).
+const performance = {
+  groups: {
+    host: { title: "the host alone (no guest)" },
+    kvm: { title: "KVM's primitives" },
+    guest: { title: "the guest's paths" },
+  },
+};
+
+export default {
+  name: "kvmnet",
+  ...(process.env.KVMNET_HISTORY ? { historyPath: process.env.KVMNET_HISTORY } : {}),
+  plugins: {
+    awesome: { options: { reportName: "kvmnet", reportLanguage: "en", singleFile: false } },
+  },
+  environments,
+  categories,
+  performance,
+};
