@@ -64,8 +64,15 @@ function kernels(dir) {
   return found;
 }
 
+const releases = [...kernels(resultsDir)].sort();
+// The report is named after what it judged: "kvmnet: kernel 6.1.0-47-amd64", or the kernels of
+// a report that holds several.
+const reportName = releases.length
+  ? `kvmnet: kernel${releases.length > 1 ? "s" : ""} ${releases.join(", ")}`
+  : "kvmnet";
+
 const environments = {};
-for (const release of [...kernels(resultsDir)].sort()) {
+for (const release of releases) {
   const id = `kernel-${release}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
   environments[id] = {
     name: `kernel ${release}`.slice(0, 64),
@@ -84,10 +91,10 @@ const performance = {
 };
 
 export default {
-  name: "kvmnet",
+  name: reportName,
   ...(process.env.KVMNET_HISTORY ? { historyPath: process.env.KVMNET_HISTORY } : {}),
   plugins: {
-    awesome: { options: { reportName: "kvmnet", reportLanguage: "en", singleFile: false } },
+    awesome: { options: { reportName, reportLanguage: "en", singleFile: false } },
   },
   environments,
   categories,

@@ -37,7 +37,9 @@ PLUGIN = "tests.faults.nic_plugin"
 FAULT = {"KVMNET_TEST_NIC_FAULTS": "lose_descriptor"}  # one TX chain in 100 completes unsent
 PASSING = "test_peer_to_guest_every_frame_intact_and_in_order[builtin-virtio-64]"
 FAILING = "test_guest_to_peer_every_frame_intact_and_in_order[builtin-virtio-1514]"
-XFAIL = "test_a_group_closed_again_stops_arriving[builtin-virtio-bridge]"
+# A known Linux behaviour that shows every time (a closed multicast group's does not: on some
+# macvtaps the kernel's filter is right at once, and the check passes).
+XFAIL = "test_private_mode_isolates_guests_even_through_a_hairpin_switch[builtin-virtio]"
 LACKING = "test_vhost_net_offers_virtio_net_features"
 FIGURE = "kvm.builtin.pio_exit"  # the one performance check's figure: on the Metrics page
 CHECKS = ["conformance/test_kvm_api.py", f"conformance/test_delivery.py::{PASSING}",
@@ -207,6 +209,7 @@ def test_the_dashboard_shows_a_run_offline(suite, no_netns_left, no_process_left
     assert (count(page, "failed"), count(page, "passed"), count(page, "skipped")) == (
         outcomes["failed"], outcomes["passed"], outcomes["skipped"] + outcomes["xfailed"])
     release = os.uname().release
+    see(page.get_by_text(f"kvmnet: kernel {release}", exact=True)).to_be_visible()  # its name
     see(page.get_by_test_id("tree-section-env-button")).to_contain_text(f"kernel {release}")
     shoot(page, "1-overview")
     page.get_by_test_id("environment-picker-button").click()
