@@ -229,6 +229,8 @@ static const struct {
 	{ "mcast", ANY_ARGS, cmd_mcast },
 	{ "mtu", 2, cmd_mtu },
 	{ "counters", 1, cmd_counters },
+	{ "features", 1, cmd_features },
+	{ "kick", 2, cmd_kick },
 	{ "irq", 3, cmd_irq },
 	{ "doorbell", 2, cmd_doorbell },
 };

@@ -18,6 +18,8 @@ void cmd_rxmode(const struct request *r);
 void cmd_mcast(const struct request *r);
 void cmd_mtu(const struct request *r);
 void cmd_counters(const struct request *r);
+void cmd_features(const struct request *r);	/* virtio_net_cfg.c */
+void cmd_kick(const struct request *r);		/* virtio_net_cfg.c */
 void cmd_irq(const struct request *r);
 void cmd_send(const struct request *r);
 void cmd_recv(const struct request *r);

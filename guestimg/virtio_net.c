@@ -19,9 +19,8 @@
 #include "dma.h"
 #include "lib.h"
 
-void vnet_kick(struct vnet *v, struct vring *r)
+void vnet_notify(struct vnet *v, struct vring *r)
 {
-	vring_publish(r);
 #ifdef KVMNET_FAULT_VIRTIO_NO_NOTIFY
 	/* Test only (make FAULTS=VIRTIO_NO_NOTIFY): the data queues are never notified.
 	 * A backend that polls its rings still moves frames, so a check that counts on
@@ -29,10 +28,15 @@ void vnet_kick(struct vnet *v, struct vring *r)
 	if (r != &v->ctrl)
 		return;
 #endif
-	if (vring_should_kick(r)) {
-		vpci_notify(&v->vp, r);
-		v->nic->notifies++;
-	}
+	vpci_notify(&v->vp, r);
+	v->nic->notifies++;
+}
+
+void vnet_kick(struct vnet *v, struct vring *r)
+{
+	vring_publish(r);
+	if (vring_should_kick(r))
+		vnet_notify(v, r);
 }
 
 /* Receive. */

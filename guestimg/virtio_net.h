@@ -64,6 +64,8 @@ struct vnet {
 
 /* virtio_net.c */
 void vnet_kick(struct vnet *v, struct vring *r);
+/* Notify r's queue now, whatever the device asked for (counted in notifies). */
+void vnet_notify(struct vnet *v, struct vring *r);
 void vnet_rx_post(struct vnet *v, unsigned slot);
 const uint8_t *vnet_rx(struct nic *n, unsigned *len);
 bool vnet_tx(struct nic *n, const void *frame, unsigned len);

@@ -4,6 +4,7 @@
 #include "cpu.h"
 #include "dma.h"
 #include "lib.h"
+#include "net.h"
 
 static struct vnet vnet_state[NIC_MAX];
 
@@ -254,6 +255,60 @@ static bool negotiate(struct vnet *v)
 	v->tx_per = v->vp.modern || has(v, VIRTIO_F_ANY_LAYOUT) ? 1 : 2;
 	v->rx_per = v->mrg ? 1 : v->tx_per;
 	return true;
+}
+
+/* "features <nic>": what the device offered when the driver read its
+ * feature words at bring-up, and what the driver accepted of them. */
+void cmd_features(const struct request *r)
+{
+	struct nic *n = net_arg_nic(r, 1);
+	struct vnet *v;
+	struct fmt f;
+
+	if (!n)
+		return;
+	if (n->model != NIC_VIRTIO && n->model != NIC_VIRTIO_LEGACY) {
+		net_reply_err(r, "unsupported");
+		return;
+	}
+	v = n->priv;
+	proto_begin(&f, r->seq, "OK offered=");
+	fmt_hex(&f, v->vp.offered, 16);
+	fmt_str(&f, " accepted=");
+	fmt_hex(&f, v->vp.features, 16);
+	proto_send(&f);
+}
+
+/* "kick <nic> <n>": n notifications of each data queue, whatever the
+ * device asked for. A backend that polls its rings asks for almost none,
+ * and a check of where kicks go needs many. */
+void cmd_kick(const struct request *r)
+{
+	struct nic *n = net_arg_nic(r, 1);
+	uint64_t before;
+	uint32_t count;
+	struct vnet *v;
+	struct fmt f;
+
+	if (!n)
+		return;
+	if (!net_arg_u32(r, 2, &count)) {
+		net_reply_err(r, "badargs");
+		return;
+	}
+	if (n->model != NIC_VIRTIO && n->model != NIC_VIRTIO_LEGACY) {
+		net_reply_err(r, "unsupported");
+		return;
+	}
+	v = n->priv;
+	before = n->notifies;
+	for (uint32_t i = 0; i < count; i++) {
+		vnet_notify(v, &v->rx);
+		vnet_notify(v, &v->tx);
+	}
+	proto_begin(&f, r->seq, "OK kicks=");
+	fmt_dec(&f, n->notifies - before);
+	proto_send(&f);
 }
 
 bool virtio_net_init(struct nic *n)

@@ -124,13 +124,16 @@ uint64_t vpci_device_features(struct virtio_pci *v)
 {
 	uint64_t lo, hi;
 
-	if (!v->modern)
-		return inl(v->io + LEG_HOST_FEATURES);
+	if (!v->modern) {
+		v->offered = inl(v->io + LEG_HOST_FEATURES);
+		return v->offered;
+	}
 	mmio_write32(v->common + COMMON_DFSELECT, 0);
 	lo = mmio_read32(v->common + COMMON_DF);
 	mmio_write32(v->common + COMMON_DFSELECT, 1);
 	hi = mmio_read32(v->common + COMMON_DF);
-	return hi << 32 | lo;
+	v->offered = hi << 32 | lo;
+	return v->offered;
 }
 
 bool vpci_set_features(struct virtio_pci *v, uint64_t features)

@@ -41,6 +41,7 @@ struct virtio_pci {
 	uint32_t notify_mul;	/* modern: notify_off_multiplier */
 	uint8_t status;		/* what we last wrote */
 	unsigned queue_max;	/* vpci_queue_max()'s last answer */
+	uint64_t offered;	/* the device's features, as last read */
 	uint64_t features;	/* negotiated */
 };
 

@@ -101,6 +101,13 @@ class NicGuest:
         """The guest driver's counters (the `counters` command)."""
         return self.command(f"counters {self.index}").fields
 
+    def virtio_features(self):
+        """(offered, accepted): the feature bits the virtio-net device offered when the guest
+        driver read them at bring-up, and those the driver accepted (the `features` command)."""
+        words = dict(w.split("=", 1) for w in self.command(f"features {self.index}").words
+                     if "=" in w)
+        return int(words["offered"], 16), int(words["accepted"], 16)
+
     def model_counters(self):
         """The built-in device model's counters; {} under QEMU."""
         nics = getattr(self.guest, "nics", None)

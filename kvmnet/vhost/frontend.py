@@ -42,6 +42,12 @@ BACKEND_FEATURE_NAMES = (
 BACKEND_FEATURES = sum(1 << getattr(lib, n) for n in BACKEND_FEATURE_NAMES if hasattr(lib, n))
 
 
+def backend_feature_names(bits: int) -> list[str]:
+    """The names of the backend-provided features among bits (others as 'bit N')."""
+    named = {getattr(lib, n): n for n in BACKEND_FEATURE_NAMES if hasattr(lib, n)}
+    return [named.get(bit, f"bit {bit}") for bit in range(64) if bits >> bit & 1]
+
+
 class VhostError(RuntimeError):
     """A vhost request failed or was refused; the message names the request."""
 

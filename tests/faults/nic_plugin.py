@@ -15,8 +15,9 @@ it reads what to break from the environment:
                              runs), or flip a payload byte
     KVMNET_TEST_VHOST_LACKS  a feature name (VIRTIO_RING_F_EVENT_IDX): the vhost backend
                              reports it lacks it (a smaller backend, not a fault by itself)
-    KVMNET_TEST_VHOST_OFFER_ALL  the VMM offers the guest its features whatever the
-                             backend lacks, and passes on what the guest accepted
+    KVMNET_TEST_VHOST_OFFER_ALL  the VMM offers the guest its features and every one only a
+                             backend can provide, whatever the backend lacks, and passes
+                             on what the guest accepted
     KVMNET_TEST_VHOST_DEAF   the VMM never hears that its vhost backend went away
 
 Each is what a broken host, device model or configuration would do; a check that still
@@ -84,7 +85,7 @@ def _vhost_faults(frontend):
             self.features &= ~(1 << getattr(kvmnet.vhost.frontend.lib, lacks))
         frontend.__init__ = smaller
     if os.environ.get("KVMNET_TEST_VHOST_OFFER_ALL"):  # and hands on what the guest took
-        frontend.offer = lambda self, ours: ours
+        frontend.offer = lambda self, ours: ours | kvmnet.vhost.frontend.BACKEND_FEATURES
 
         def unchecked(self, driver_features):
             self.negotiated = driver_features & kvmnet.vhost.frontend.BACKEND_FEATURES
