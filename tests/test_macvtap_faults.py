@@ -77,3 +77,19 @@ def test_macvtap_check_fails_when_the_topology_is_misbuilt(suite, no_netns_left,
         two_guests = name.endswith((PAIR.format(model=model), HOST_PAIR))  # no peer to capture
         wanted = EVIDENCE - {"peer capture (pcap)"} if two_guests else EVIDENCE
         assert wanted <= attached, f"{name} attached only {sorted(attached)}"
+
+
+def test_a_group_stopping_is_judged_only_once_it_flowed(suite, no_netns_left):
+    """A host that never opens the macvtap's filter for a group its guest joined: the group
+    never flows, so "a closed group stops arriving" proves nothing and must fail (it once
+    passed here), beside the check that the opened group arrives."""
+    checks = [f"{suite.path(SUITE)}::{name}{HOST_ONE_GUEST.format(mode='bridge')}"
+              for name in ("test_multicast_needs_the_macvtap_filter_opened",
+                           "test_a_group_closed_again_stops_arriving")]
+    clean = suite.run(*checks, plugins=[PLUGIN])
+    expect(clean, passed=2 - clean.parseoutcomes().get("xfailed", 0))
+    broken = suite.run(*checks, plugins=[PLUGIN],
+                       env={"KVMNET_TEST_MACVTAP_FAULT": "filter_never_opened"})
+    expect(broken, failed=2)
+    assert ("filter open for 01:00:5e:00:00:fb: 0 of 20 frames to the group reached the guest"
+            in broken.stdout.str()), broken.stdout.str()

@@ -9,6 +9,9 @@ Loaded into a conformance run by tests/test_macvtap_faults.py, it reads from the
                                             believes its own
                                 lower_down: the lower device goes down once built (a dropped
                                             link under the host)
+                                filter_never_opened: the host never opens (nor closes) a
+                                            macvtap's multicast filter for a group its
+                                            guest joined
 
 Each is a mistake a host's configuration makes; a check that still passes under one of them
 is a check that cannot fail.
@@ -38,6 +41,8 @@ class Misbuilt(MacvtapTopology):
             for port in range(len(macs)):
                 topology.allow_source(port, topology.peer_mac)
         topology.mode, topology.macs = mode, list(macs)  # what the check asked for
+        if fault == "filter_never_opened":
+            topology.open_multicast = topology.close_multicast = lambda port, group: None
         if fault == "lower_down":
             with topology.netns.ipr() as ipr:
                 ipr.link("set", index=ipr.link_lookup(ifname=LOWER)[0], state="down")
