@@ -38,7 +38,10 @@ def test_peer_to_guest_every_frame_intact_and_in_order(nic_guest, peer, size, kv
 
 
 def test_short_frames_are_padded_with_zeros_or_left_short(nic_guest, peer):
-    """A 42-byte frame arrives as 42 bytes, or padded to 60 with zeros: never with garbage."""
+    """A 42-byte frame arrives as 42 bytes, or padded to 60 with zeros: never with garbage,
+    though the guest's transmit buffers still hold the bytes of the longer frames before."""
+    filled = guest_to_peer(nic_guest, peer, 200, 1514)
+    assert filled.ok, f"{nic_guest.model} 1514-byte frames: {filled.summary()}"
     result = guest_to_peer(nic_guest, peer, 100, SHORT)
     assert result.ok, f"{nic_guest.model} 42-byte frames: {result.summary()}"
 
