@@ -37,6 +37,15 @@ def test_peer_to_guest_every_frame_intact_and_in_order(nic_guest, peer, size, kv
     assert perfect(got, count), f"{nic_guest.model} peer -> guest at {size} B: {got}"
 
 
+def test_the_guest_reads_the_configured_mac_from_its_nic(nic_guest):
+    """The station address the guest's driver reads from its NIC (rtl8139 IDR0-5, e1000
+    EEPROM words 0-2, virtio config `mac`) is the one the VMM was configured with."""
+    read = nic_guest.read_mac()
+    assert read == nic_guest.mac.lower(), (
+        f"the guest's {nic_guest.model} NIC reads MAC {read} from the device, not the "
+        f"configured {nic_guest.mac}")
+
+
 def test_short_frames_are_padded_with_zeros_or_left_short(nic_guest, peer):
     """A 42-byte frame arrives as 42 bytes, or padded to 60 with zeros: never with garbage,
     though the guest's transmit buffers still hold the bytes of the longer frames before."""

@@ -26,24 +26,31 @@ static void payload(uint8_t *p, uint32_t seed, uint32_t seq, unsigned len)
 	}
 }
 
-static bool payload_ok(const uint8_t *p, uint32_t seed, uint32_t seq,
-		       unsigned len)
+/* The payload's first byte that is not the generator's, as its offset in
+ * p (want, got set); len if there is none. */
+static unsigned payload_diff(const uint8_t *p, uint32_t seed, uint32_t seq,
+			     unsigned len, uint8_t *want, uint8_t *got)
 {
-	uint32_t x = seed ^ (seq * SEQ_MIX), got;
+	uint32_t x = seed ^ (seq * SEQ_MIX), word;
+	unsigned at = 0, end;
 
-	for (; len >= 4; len -= 4, p += 4) {
+	for (; at + 4 <= len; at += 4) {	/* a word at a time: the hot path */
 		x = x * LCG_A + LCG_C;
-		__builtin_memcpy(&got, p, 4);
-		if (got != x)
-			return false;
+		__builtin_memcpy(&word, p + at, 4);
+		if (word != x)
+			break;
 	}
-	if (len) {
-		x = x * LCG_A + LCG_C;
-		for (unsigned i = 0; i < len; i++)
-			if (p[i] != (uint8_t)(x >> (8 * i)))
-				return false;
+	if (at + 4 > len)
+		x = x * LCG_A + LCG_C;	/* the tail's state */
+	end = at + 4 < len ? at + 4 : len;
+	for (unsigned i = at; i < end; i++) {
+		if (p[i] != (uint8_t)(x >> (8 * (i - at)))) {
+			*want = (uint8_t)(x >> (8 * (i - at)));
+			*got = p[i];
+			return i;
+		}
 	}
-	return true;
+	return len;
 }
 
 void tf_build(uint8_t *f, const uint8_t dst[6], const uint8_t src[6],
@@ -60,27 +67,36 @@ void tf_build(uint8_t *f, const uint8_t dst[6], const uint8_t src[6],
 }
 
 enum tf_verdict tf_check(const uint8_t *f, unsigned len, uint32_t seed,
-			 uint32_t *seq)
+			 uint32_t *seq, struct tf_fault *fault)
 {
+	struct tf_fault scratch;
 	unsigned length;
+
+	if (!fault)
+		fault = &scratch;
+	memset(fault, 0, sizeof(*fault));
+	fault->len = len;
 
 	if (len < TF_HEADER || get_be16(f + 12) != ETHERTYPE ||
 	    memcmp(f + 14, magic, 4) != 0 || get_be32(f + 22) != seed)
 		return TF_OTHER;
 	*seq = get_be32(f + 18);
-	length = get_be16(f + 26);
+	length = fault->length = get_be16(f + 26);
 	if (length < TF_MIN || length > TF_MAX)
 		return TF_LENGTH;
 	if (len < length)
 		return TF_SHORT;
-	if (len > length) {
-		if (len > 60)
+	for (unsigned i = length; i < len; i++) {
+		if (len > 60 || f[i]) {	/* only zeros up to 60 are padding */
+			fault->at = i;
+			fault->got = f[i];
 			return TF_PADDING;
-		for (unsigned i = length; i < len; i++)
-			if (f[i])
-				return TF_PADDING;
+		}
 	}
-	if (!payload_ok(f + TF_HEADER, seed, *seq, length - TF_HEADER))
+	fault->at = TF_HEADER + payload_diff(f + TF_HEADER, seed, *seq,
+					     length - TF_HEADER, &fault->want,
+					     &fault->got);
+	if (fault->at < length)
 		return TF_PAYLOAD;
 	return TF_GOOD;
 }

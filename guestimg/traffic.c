@@ -65,6 +65,10 @@ struct seqtrack {
 	uint32_t lowest, highest;
 	uint64_t lost, dup, reordered;
 	uint8_t seen[SEQ_WINDOW / 8];
+	/* The first few duplicates and late arrivals, for the report: seq, and
+	 * for a late one the highest seq that had arrived before it. */
+	uint32_t dup_seq[BAD_REPORTED], late_seq[BAD_REPORTED];
+	uint32_t late_after[BAD_REPORTED];
 };
 
 static struct seqtrack track;
@@ -84,6 +88,15 @@ static void seen_put(struct seqtrack *t, uint32_t seq, bool v)
 		t->seen[seq / 8] &= (uint8_t)~(1 << (seq % 8));
 }
 
+static void note_late(struct seqtrack *t, uint32_t seq)
+{
+	if (t->reordered < BAD_REPORTED) {
+		t->late_seq[t->reordered] = seq;
+		t->late_after[t->reordered] = t->highest;
+	}
+	t->reordered++;
+}
+
 static void track_seq(struct seqtrack *t, uint32_t seq)
 {
 	uint32_t ahead = seq - t->highest, behind = t->highest - seq;
@@ -100,13 +113,15 @@ static void track_seq(struct seqtrack *t, uint32_t seq)
 				seen_put(t, s, false);
 		t->highest = seq;
 	} else if (behind >= SEQ_WINDOW) {
-		t->reordered++;		/* too old to tell a dup */
+		note_late(t, seq);	/* too old to tell a dup */
 		return;
 	} else if (seen_get(t, seq)) {
+		if (t->dup < BAD_REPORTED)
+			t->dup_seq[t->dup] = seq;
 		t->dup++;
 		return;
 	} else {
-		t->reordered++;
+		note_late(t, seq);
 		if (seq - t->lowest > t->highest - t->lowest) {
 			t->lost += t->lowest - seq - 1;	/* below the lowest */
 			t->lowest = seq;
@@ -117,11 +132,38 @@ static void track_seq(struct seqtrack *t, uint32_t seq)
 	seen_put(t, seq, true);
 }
 
+/* "DATA bad seq= why= len= length= [at= want= got=]": a bad frame, with its
+ * length as received and as its header says, and where it differs. */
+static void report_bad(const struct request *r, uint32_t seq, enum tf_verdict why,
+		       const struct tf_fault *fault)
+{
+	struct fmt f;
+
+	proto_begin(&f, r->seq, "DATA bad seq=");
+	fmt_dec(&f, seq);
+	fmt_str(&f, " why=");
+	fmt_str(&f, tf_why(why));
+	fmt_str(&f, " len=");
+	fmt_dec(&f, fault->len);
+	fmt_str(&f, " length=");
+	fmt_dec(&f, fault->length);
+	if (why == TF_PADDING || why == TF_PAYLOAD) {
+		fmt_str(&f, " at=");
+		fmt_dec(&f, fault->at);
+		fmt_str(&f, " want=");
+		fmt_hex(&f, fault->want, 2);
+		fmt_str(&f, " got=");
+		fmt_hex(&f, fault->got, 2);
+	}
+	proto_send(&f);
+}
+
 void cmd_recv(const struct request *r)
 {
 	uint32_t count, seed, every = 0, got = 0, bad = 0, other = 0, seq = 0;
 	uint32_t bad_seq[BAD_REPORTED];
 	enum tf_verdict bad_why[BAD_REPORTED];
+	struct tf_fault bad_fault[BAD_REPORTED];
 	uint8_t ackmac[ETH_ALEN], ack[TF_ACK_LEN];
 	struct host_watch w;
 	const uint8_t *rx;
@@ -154,7 +196,8 @@ void cmd_recv(const struct request *r)
 			cpu_pause();
 			continue;
 		}
-		v = tf_check(rx, len, seed, &seq);
+		v = tf_check(rx, len, seed, &seq,
+			     bad < BAD_REPORTED ? &bad_fault[bad] : NULL);
 		if (v == TF_OTHER) {
 			other++;
 			n->rx_other++;
@@ -164,7 +207,7 @@ void cmd_recv(const struct request *r)
 			got++;
 			track_seq(&track, seq);
 		} else {
-			if (bad < BAD_REPORTED) {
+			if (bad < BAD_REPORTED) {	/* bad_fault[bad] is set */
 				bad_seq[bad] = seq;
 				bad_why[bad] = v;
 			}
@@ -183,11 +226,18 @@ void cmd_recv(const struct request *r)
 		nic_send(n, ack, TF_ACK_LEN);
 	}
 	nic_drain(n);
-	for (unsigned i = 0; i < bad && i < BAD_REPORTED; i++) {
-		proto_begin(&f, r->seq, "DATA bad seq=");
-		fmt_dec(&f, bad_seq[i]);
-		fmt_str(&f, " why=");
-		fmt_str(&f, tf_why(bad_why[i]));
+	for (unsigned i = 0; i < bad && i < BAD_REPORTED; i++)
+		report_bad(r, bad_seq[i], bad_why[i], &bad_fault[i]);
+	for (unsigned i = 0; i < track.dup && i < BAD_REPORTED; i++) {
+		proto_begin(&f, r->seq, "DATA dup seq=");
+		fmt_dec(&f, track.dup_seq[i]);
+		proto_send(&f);
+	}
+	for (unsigned i = 0; i < track.reordered && i < BAD_REPORTED; i++) {
+		proto_begin(&f, r->seq, "DATA late seq=");
+		fmt_dec(&f, track.late_seq[i]);
+		fmt_str(&f, " after=");
+		fmt_dec(&f, track.late_after[i]);
 		proto_send(&f);
 	}
 	proto_begin(&f, r->seq, "OK got=");

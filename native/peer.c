@@ -395,14 +395,44 @@ static long send_ack(struct chan *c, const struct kvmnet_stream *s, struct kvmne
 	return chan_write(c, ack, c->hdr_len + TF_PADDED, s->timeout_ms);
 }
 
-static void sample_bad(struct kvmnet_recv_result *r, uint32_t seq, int reason, uint32_t detail)
+/* The byte a whole test frame of (seed, seq) has at offset at (in its payload). */
+static uint8_t payload_byte(uint32_t seed, uint32_t seq, uint32_t at)
 {
-	if (r->n_samples >= KVMNET_PEER_BAD_SAMPLES)
+	uint32_t x = lcg_start(seed, seq);
+
+	for (uint32_t word = 0; word <= (at - TF_HEADER) / 4; word++)
+		x = x * LCG_A + LCG_C;
+	return x >> (8 * ((at - TF_HEADER) % 4));
+}
+
+/* Keep what went wrong with a bad frame f (len bytes), for the report. */
+static void sample_bad(struct kvmnet_recv_result *r, const uint8_t *f, size_t len, uint32_t seq,
+		       int reason, uint32_t detail)
+{
+	uint32_t i = r->n_samples;
+
+	if (i >= KVMNET_PEER_BAD_SAMPLES)
 		return;
-	r->sample_seq[r->n_samples] = seq;
-	r->sample_reason[r->n_samples] = reason;
-	r->sample_detail[r->n_samples] = detail;
+	r->sample_seq[i] = seq;
+	r->sample_reason[i] = reason;
+	r->sample_detail[i] = detail;
+	r->sample_len[i] = len;
+	if (reason == KVMNET_TF_PAYLOAD) {
+		r->sample_want[i] = payload_byte(get_be32(f + 22), seq, detail);
+		r->sample_got[i] = f[detail];
+	} else if (reason == KVMNET_TF_ADDRESS) {
+		memcpy(r->sample_mac[i], f + 6 * detail, 6);
+	}
 	r->n_samples++;
+}
+
+/* Did f go from the stream's source to its destination? 0, or KVMNET_TF_ADDRESS. */
+static int check_addresses(const struct kvmnet_stream *s, const uint8_t *f, uint32_t *detail)
+{
+	if (!s->check_addresses)
+		return 0;
+	*detail = memcmp(f, s->expect_dst, 6) ? 0 : memcmp(f + 6, s->src, 6) ? 1 : 2;
+	return *detail < 2 ? KVMNET_TF_ADDRESS : 0;
 }
 
 /* Account one frame; 1 if it belonged to the stream. */
@@ -420,24 +450,33 @@ static int account(const struct kvmnet_stream *s, uint8_t *seen, const uint8_t *
 	idx = seq - s->first_seq;
 	if (idx >= s->count) {
 		r->bad++;
-		sample_bad(r, seq, verdict ? verdict : KVMNET_TF_SEQ_RANGE, detail);
+		sample_bad(r, f, len, seq, verdict ? verdict : KVMNET_TF_SEQ_RANGE, detail);
 		return 1;
 	}
 	if (seen[idx / 8] & (1u << (idx % 8))) {
+		if (r->dup < KVMNET_PEER_BAD_SAMPLES)
+			r->dup_seq[r->dup] = seq;
 		r->dup++;
 		return 1;
 	}
 	seen[idx / 8] |= 1u << (idx % 8);
 	(*distinct)++;
-	if ((int64_t)idx < *highest)
+	if ((int64_t)idx < *highest) {
+		if (r->reordered < KVMNET_PEER_BAD_SAMPLES) {
+			r->late_seq[r->reordered] = seq;
+			r->late_after[r->reordered] = s->first_seq + (uint32_t)*highest;
+		}
 		r->reordered++;
-	else
+	} else {
 		*highest = idx;
+	}
+	if (verdict == KVMNET_TF_OK)
+		verdict = check_addresses(s, f, &detail);
 	if (verdict == KVMNET_TF_OK) {
 		r->got++;
 	} else {
 		r->bad++;
-		sample_bad(r, seq, verdict, detail);
+		sample_bad(r, f, len, seq, verdict, detail);
 	}
 	return 1;
 }

@@ -25,6 +25,8 @@
 #define KVMNET_TF_TRAILING 4   /* bytes past the length that are not padding; detail: count */
 #define KVMNET_TF_PAYLOAD 5    /* payload differs; detail: first differing byte's offset */
 #define KVMNET_TF_SEQ_RANGE 6  /* receive only: seq outside the stream */
+#define KVMNET_TF_ADDRESS 7    /* receive only (check_addresses): another destination or source
+				  MAC than the stream's; detail: 0 destination, 1 source */
 
 #define KVMNET_PEER_BAD_SAMPLES 8
 
@@ -41,6 +43,8 @@ struct kvmnet_stream {
 	int32_t timeout_ms;     /* send: longest wait for an ack; receive: for a stream frame */
 	uint32_t await_last;    /* send with a window: after the last frame, wait (up to
 				   timeout_ms) for the ack of the whole stream */
+	uint32_t check_addresses; /* receive: a frame not from src to expect_dst is bad */
+	uint8_t expect_dst[6];  /* receive: the frames' destination, when it is not dst */
 };
 
 struct kvmnet_send_result {
@@ -64,10 +68,18 @@ struct kvmnet_recv_result {
 	uint32_t acks_sent;
 	uint32_t timed_out;  /* gave up waiting before every seq arrived */
 	uint32_t stopped;    /* stop_fd became readable before every seq arrived */
-	uint32_t n_samples;  /* entries used in the three arrays below */
+	uint32_t n_samples;  /* entries used in the sample_ arrays below */
 	uint32_t sample_seq[KVMNET_PEER_BAD_SAMPLES];
 	uint32_t sample_reason[KVMNET_PEER_BAD_SAMPLES]; /* KVMNET_TF_* */
 	uint32_t sample_detail[KVMNET_PEER_BAD_SAMPLES];
+	uint32_t sample_len[KVMNET_PEER_BAD_SAMPLES];    /* bytes that arrived */
+	uint8_t sample_want[KVMNET_PEER_BAD_SAMPLES];    /* PAYLOAD: the byte expected at detail */
+	uint8_t sample_got[KVMNET_PEER_BAD_SAMPLES];     /* PAYLOAD: the byte found there;
+							    ADDRESS: the MAC found, below */
+	uint8_t sample_mac[KVMNET_PEER_BAD_SAMPLES][6];
+	uint32_t dup_seq[KVMNET_PEER_BAD_SAMPLES];       /* the first dup seqs */
+	uint32_t late_seq[KVMNET_PEER_BAD_SAMPLES];      /* the first reordered seqs, */
+	uint32_t late_after[KVMNET_PEER_BAD_SAMPLES];    /* each after this highest seq */
 	uint64_t bytes;      /* frame bytes of the stream received, headers excluded */
 	uint64_t ns;         /* first stream frame to last */
 };

@@ -126,31 +126,51 @@ def send(fd, dst, src, seed, count, size, first_seq=0, window=0, timeout=TIMEOUT
 
 
 def receive(fd, seed, count, first_seq=0, timeout=TIMEOUT, ack_every=0, dst=b"\0" * 6,
-            src=b"\0" * 6, hdr_len=0, stop_fd=-1):
+            src=b"\0" * 6, hdr_len=0, stop_fd=-1, expect_dst=None):
     """Receive the stream until every seq arrived, none came for `timeout` seconds, or
     stop_fd became readable.
 
-    dst, src: the frames' addresses, needed only for acks (sent from dst to src).
+    dst, src: the frames' addresses, needed for acks (sent from dst to src). With
+    expect_dst, a frame not sent from src to expect_dst is bad (its MAC named).
     """
     s = _stream(dst, src, seed, first_seq, count, ack_every=ack_every, hdr_len=hdr_len,
                 timeout=timeout)
+    if expect_dst is not None:
+        s.check_addresses = 1
+        s.expect_dst = list(testframe.mac_bytes(expect_dst))
     seen = ffi.new("uint8_t[]", (count + 7) // 8 or 1)
     r = ffi.new("struct kvmnet_recv_result *")
     check(lib.kvmnet_peer_receive(fd, stop_fd, s, seen, r), f"peer receive (seed {seed:#x})")
-    bad = tuple(_sample_sentence(r.sample_seq[i], r.sample_reason[i], r.sample_detail[i],
-                                 first_seq, count) for i in range(r.n_samples))
+    bad = tuple(_sample_sentence(r, i, s, first_seq, count) for i in range(r.n_samples))
+    bad += tuple(f"seq {r.dup_seq[i]} arrived twice"
+                 for i in range(min(r.dup, lib.KVMNET_PEER_BAD_SAMPLES)))
+    bad += tuple(f"seq {r.late_seq[i]} arrived after seq {r.late_after[i]}"
+                 for i in range(min(r.reordered, lib.KVMNET_PEER_BAD_SAMPLES)))
     return ReceiveResult(count, r.got, r.bad, r.lost, r.dup, r.reordered, r.other,
                          r.acks_sent, bool(r.timed_out), bool(r.stopped), bad, r.bytes,
                          r.ns / 1e9)
 
 
-def _sample_sentence(seq, reason, detail, first_seq, count):
+def _mac(raw):
+    return ":".join(f"{b:02x}" for b in bytes(raw))
+
+
+def _sample_sentence(r, i, stream, first_seq, count):
+    """A bad frame the receiver kept (sample i of r), as a sentence."""
+    seq, reason, detail, got = (r.sample_seq[i], r.sample_reason[i], r.sample_detail[i],
+                                r.sample_len[i])
     if reason == lib.KVMNET_TF_SHORT:
-        return f"seq {seq}: {detail} bytes, fewer than its length field says"
+        return f"seq {seq} truncated: {got} bytes arrived, fewer than its length field says"
     if reason == lib.KVMNET_TF_TRAILING:
-        return f"seq {seq}: {detail} bytes past the end that are not padding"
+        return f"seq {seq}: {detail} bytes past its end that are not padding ({got} arrived)"
     if reason == lib.KVMNET_TF_PAYLOAD:
-        return f"seq {seq}: payload differs at byte {detail}"
+        return (f"seq {seq} corrupted: byte {detail} (of {got}) is {r.sample_got[i]:02x}, "
+                f"expected {r.sample_want[i]:02x}")
+    if reason == lib.KVMNET_TF_ADDRESS:
+        which, want = (("destination", stream.expect_dst) if detail == 0
+                       else ("source", stream.src))
+        return (f"seq {seq}: {which} MAC {_mac(r.sample_mac[i])}, expected "
+                f"{_mac(want)}")
     return f"seq {seq}: outside the stream's seqs {first_seq}..{first_seq + count - 1}"
 
 
@@ -269,11 +289,13 @@ class Peer:
             os.close(fd)
 
     def start_receive(self, seed, count, src=b"\0" * 6, first_seq=0, timeout=TIMEOUT,
-                      ack_every=0):
-        """Start receiving a stream sent to this peer from src; returns a Receiving."""
+                      ack_every=0, expect_dst=None):
+        """Start receiving a stream sent to this peer from src; returns a Receiving. With
+        expect_dst (this peer's MAC, or the group or broadcast the stream goes to), a frame
+        of another source or destination is bad."""
         fd = self.socket()
         kwargs = dict(seed=seed, count=count, first_seq=first_seq, timeout=timeout,
-                      ack_every=ack_every, dst=self.mac, src=src)
+                      ack_every=ack_every, dst=self.mac, src=src, expect_dst=expect_dst)
         try:
             return Receiving(fd, kwargs)
         except BaseException:

@@ -101,6 +101,14 @@ class NicGuest:
         """The guest driver's counters (the `counters` command)."""
         return self.command(f"counters {self.index}").fields
 
+    def read_mac(self):
+        """The MAC the guest's driver read from its NIC at bring-up (`nics`), lower case."""
+        for words in self.command("nics").data:  # nic<i> <model> <bdf> mac=<12 hex> ...
+            if words[0] == f"nic{self.index}":
+                raw = dict(w.split("=", 1) for w in words if "=" in w)["mac"].lower()
+                return ":".join(raw[i:i + 2] for i in range(0, 12, 2))
+        raise LookupError(f"the guest lists no NIC {self.index}")
+
     def virtio_features(self):
         """(offered, accepted): the feature bits the virtio-net device offered when the guest
         driver read them at bring-up, and those the driver accepted (the `features` command)."""
