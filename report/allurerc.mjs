@@ -16,6 +16,8 @@ const FAULTS = [
   "host path",
   "built-in VMM",
   "QEMU",
+  "host or built-in VMM",
+  "host or QEMU",
   "suite could not set up",
   "performance regression",
   "threshold breached",

@@ -59,9 +59,18 @@ def row(result, concern, runner):
     ({"v[qemu]": ("skipped", "host lacks vhost-net: /dev/vhost-net absent")},
      {"v[qemu]": LACKING}),
     ({"m[builtin-virtio]": ("skipped", "source mode takes every frame")}, {}),
+    # Only one runner ran it: the other was skipped, or the check exists for one only.
+    ({"d[builtin-e1000]": ("failed", "x"), "d[qemu-e1000]": ("skipped", "host lacks qemu")},
+     {"d[builtin-e1000]": "host or built-in VMM", "d[qemu-e1000]": LACKING}),
+    ({"v[builtin-vhost-user]": ("failed", "kicks exited")},
+     {"v[builtin-vhost-user]": "host or built-in VMM"}),
+    # A check the macvtap alone decides, run on one runner by design: the host's.
+    ({"h[builtin-virtio-bridge]": ("failed", "passed the macvtap")},
+     {"h[builtin-virtio-bridge]": HOST_PATH}),
 ])
 def test_each_outcome_gets_its_fault_class(outcomes, expected):
     verdicts = Verdicts(config=None)
+    verdicts.host_decides = {n for n in outcomes if n.startswith("h[")}
     for nodeid in outcomes:
         runner = next((r for r in ("builtin", "qemu") if f"[{r}" in nodeid), None)
         check = nodeid.replace(f"[{runner}", "[*") if runner else nodeid
