@@ -27,14 +27,19 @@ FLIP_PERIOD = 0.03  # seconds between handing the rings back and handing them of
 @pytest.mark.parametrize("size", SIZES)
 def test_after_handoff_frames_flow_both_ways_intact(vhost_guest, size, kvmnet_settings,
                                                     evidence):
-    """Once the backend has the rings, every frame each way arrives once, intact, in order."""
+    """Once the backend has the rings, every frame each way arrives once, intact, in order,
+    and the backend carried them all."""
     count = kvmnet_settings.frame_count
     sent = guest_to_peer(vhost_guest.nic, vhost_guest.peer, count, size)
-    got = peer_to_guest(vhost_guest.nic, vhost_guest.peer, count, size)
     evidence.value("guest -> peer", sent.summary())
-    evidence.value("peer -> guest", got)
     assert sent.ok, f"guest -> peer at {size} B through the vhost backend: {sent.summary()}"
+    bypassed = vhost_guest.not_handed_off()
+    assert bypassed is None, f"guest -> peer at {size} B, not through the backend: {bypassed}"
+    got = peer_to_guest(vhost_guest.nic, vhost_guest.peer, count, size)
+    evidence.value("peer -> guest", got)
     assert perfect(got, count), f"peer -> guest at {size} B through the vhost backend: {got}"
+    bypassed = vhost_guest.not_handed_off()
+    assert bypassed is None, f"peer -> guest at {size} B, not through the backend: {bypassed}"
 
 
 def test_the_vmm_moves_no_frame_and_takes_no_kick_exit(vhost_builtin, evidence):

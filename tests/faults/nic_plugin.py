@@ -19,6 +19,8 @@ it reads what to break from the environment:
                              backend can provide, whatever the backend lacks, and passes
                              on what the guest accepted
     KVMNET_TEST_VHOST_DEAF   the VMM never hears that its vhost backend went away
+    KVMNET_TEST_VHOST_NO_HANDOFF  the built-in VMM keeps the rings (its own datapath on the
+                             backend's fallback tap) instead of handing them to the backend
 
 Each is what a broken host, device model or configuration would do; a check that still
 passes under one of them is a check that cannot fail.
@@ -91,5 +93,8 @@ def _vhost_faults(frontend):
             self.negotiated = driver_features & kvmnet.vhost.frontend.BACKEND_FEATURES
             self.transport.set_features(self.negotiated)
         frontend.set_features = unchecked
+    if os.environ.get("KVMNET_TEST_VHOST_NO_HANDOFF"):
+        import kvmnet.devices.virtio_vhost
+        kvmnet.devices.virtio_vhost.VhostHandoff._activated = lambda self: None
     if os.environ.get("KVMNET_TEST_VHOST_DEAF"):
         frontend.on_death = lambda self, callback: None
