@@ -289,6 +289,8 @@ void cmd_irq(const struct request *r)
 			cpu_pause();
 			continue;
 		}
+		uint32_t before = frames;
+
 		seen = n->irqs;
 		for (;;) {
 			while (frames < want && nic_recv(n, &len))
@@ -301,6 +303,13 @@ void cmd_irq(const struct request *r)
 			if (!nic_recv(n, &len))
 				break;
 			frames++;
+		}
+		if (frames != before) {	/* a host pacing its frames waits for this */
+			proto_begin(&f, r->seq, "DATA took frames=");
+			fmt_dec(&f, frames);
+			fmt_str(&f, " irqs=");
+			fmt_dec(&f, n->irqs - irqs_before);
+			proto_send(&f);
 		}
 	}
 	irq_path(n, NIC_IRQ_OFF);

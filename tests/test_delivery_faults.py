@@ -43,7 +43,12 @@ CASES = [
     ("device model: corrupted RX frame", {"KVMNET_TEST_NIC_FAULTS": "corrupt_rx"},
      [(DELIVERY, TO_GUEST)], "bad"),
     ("interrupt lines stuck low", {"KVMNET_TEST_NO_IRQ": "1"}, [(INTERRUPTS, INTX)],
-     "INTx"),
+     "INTx: the first of 5 frames raised no interrupt"),
+    # The check once sent its frames in one burst and passed on a single interrupt. (virtio's
+    # line already rose once at bring-up: there the first frame gets none.)
+    ("interrupt lines that rise once", {"KVMNET_TEST_IRQ_ONCE": "1"}, [(INTERRUPTS, INTX)],
+     ("the device did not interrupt again after its driver acknowledged the last",
+      "INTx: the first of 5 frames raised no interrupt")),
     # Frames to the guest stop at its filter, and its own go out from the wrong source.
     ("guest NIC has another MAC", {"KVMNET_TEST_WRONG_MAC": "02:6b:76:00:00:66"},
      [(DELIVERY, READS_MAC), (DELIVERY, TO_GUEST), (DELIVERY, TO_PEER), (LINK_LOCAL, ARP)],
@@ -64,7 +69,9 @@ def test_check_fails_when_the_path_is_broken(suite, no_netns_left, model, what, 
     expect(clean, passed=len(ids))
     broken = suite.run(*ids, "--kvmnet-frames=300", plugins=[PLUGIN], env=env)
     expect(broken, failed=len(ids))
-    assert word in broken.stdout.str(), f"{what}: the failure does not say {word!r}"
+    words = (word,) if isinstance(word, str) else word
+    assert any(w in broken.stdout.str() for w in words), \
+        f"{what}: the failure does not say {' or '.join(map(repr, words))}"
     for name, attached in failed_tests_evidence(broken.allure_dir).items():
         wanted = EVIDENCE - {"peer capture (pcap)"} if "reads_the_configured_mac" in name \
             else EVIDENCE  # a check with no peer

@@ -9,6 +9,8 @@ it reads what to break from the environment:
     KVMNET_TEST_NO_IRQ       the built-in VMM's interrupt lines stay low and MSI-X messages
                              are never sent, by the VMM nor through irqfds (a broken
                              interrupt path)
+    KVMNET_TEST_IRQ_ONCE     a device's INTx line rises once, and never again after the
+                             driver acknowledged it
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
                              ways, on test frames only: drop one in 10 at random (the
                              shortest check, 100 frames, then passes once in ~40,000
@@ -49,6 +51,14 @@ def pytest_configure(config):
         make = kvmnet.runners.builtin.builtin_device
         kvmnet.runners.builtin.builtin_device = (
             lambda nic: make(dataclasses.replace(nic, faults=faults)))
+    if os.environ.get("KVMNET_TEST_IRQ_ONCE"):
+        real_set = kvmnet.vmm.irq.IrqLine.set
+
+        def once(self, level):
+            if level and self.raised:
+                return
+            real_set(self, level)
+        kvmnet.vmm.irq.IrqLine.set = once
     if os.environ.get("KVMNET_TEST_NO_IRQ"):
         kvmnet.vmm.irq.IrqLine.set = lambda self, level: None
         kvmnet.vmm.msix.Msix._deliver_pending = lambda self: None
