@@ -7,7 +7,7 @@ sent after it shows the path was open all along (`other` counts anything else th
 
 import pytest
 
-from kvmnet.peer.streams import peer_blast, peer_to_guest
+from kvmnet.peer.streams import peer_blast, peer_to_guest, perfect, said_as
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
@@ -19,39 +19,45 @@ COUNT = 200
 
 def test_broadcast_reaches_the_guest(nic_guest, peer):
     """Frames to ff:ff:ff:ff:ff:ff are delivered in the NIC's normal receive mode."""
-    got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=BROADCAST)
-    assert got["got"] == COUNT, f"{nic_guest.model} broadcast: {got}"
+    with said_as(f"broadcast not delivered by {nic_guest.model}'s filter"):
+        got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=BROADCAST)
+    assert perfect(got, COUNT), f"{nic_guest.model} broadcast: {got}"
 
 
 def test_unicast_to_another_mac_is_filtered_in_normal_mode(nic_guest, peer):
     """Frames to a MAC that is not the guest's never reach its driver."""
     peer_blast(peer, OTHER_MAC, 50, 128)
     got = peer_to_guest(nic_guest, peer, COUNT, 128)
-    assert got["got"] == COUNT and got["other"] == 0, (
+    assert perfect(got, COUNT), f"{nic_guest.model}: the stream to its own MAC: {got}"
+    assert got["other"] == 0, (
         f"{nic_guest.model}: frames to {OTHER_MAC} passed the NIC's unicast filter: {got}")
 
 
 def test_unicast_to_another_mac_is_delivered_in_promiscuous_mode(nic_guest, peer):
     """With the NIC promiscuous, frames to any MAC reach its driver."""
     nic_guest.command(f"rxmode {nic_guest.index} promisc")
-    got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=OTHER_MAC)
-    assert got["got"] == COUNT, f"{nic_guest.model} promiscuous, frames to {OTHER_MAC}: {got}"
+    with said_as(f"{nic_guest.model} promiscuous, frames to {OTHER_MAC} not delivered"):
+        got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=OTHER_MAC)
+    assert perfect(got, COUNT), f"{nic_guest.model} promiscuous, frames to {OTHER_MAC}: {got}"
 
 
 def test_multicast_is_delivered_for_joined_groups_only(nic_guest, peer):
     """A group in the NIC's multicast filter is delivered; a group outside it is not."""
     nic_guest.command(f"mcast {nic_guest.index} {GROUP}")
     peer_blast(peer, OTHER_GROUP, 50, 128)
-    got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=GROUP)
-    assert got["got"] == COUNT, f"{nic_guest.model}: joined group {GROUP} not delivered: {got}"
+    with said_as(f"multicast to {GROUP}, joined, not delivered by {nic_guest.model}'s filter"):
+        got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=GROUP)
+    assert perfect(got, COUNT), f"{nic_guest.model}: joined group {GROUP}: {got}"
     assert got["other"] == 0, f"{nic_guest.model}: {OTHER_GROUP}, not joined, came through: {got}"
 
 
 def test_all_multicast_mode_delivers_any_group(nic_guest, peer):
     """With all-multicast on, a group the guest never joined is delivered."""
     nic_guest.command(f"rxmode {nic_guest.index} allmulti")
-    got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=OTHER_GROUP)
-    assert got["got"] == COUNT, f"{nic_guest.model} all-multicast, {OTHER_GROUP}: {got}"
+    with said_as(f"multicast to {OTHER_GROUP} not delivered by {nic_guest.model}'s filter in "
+                 "all-multicast mode"):
+        got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=OTHER_GROUP)
+    assert perfect(got, COUNT), f"{nic_guest.model} all-multicast, {OTHER_GROUP}: {got}"
 
 
 def test_changed_mac_moves_the_unicast_filter(nic_guest, peer):
@@ -59,5 +65,9 @@ def test_changed_mac_moves_the_unicast_filter(nic_guest, peer):
     nic_guest.command(f"mac {nic_guest.index} {OTHER_MAC}")
     peer_blast(peer, nic_guest.mac, 20, 128)
     nic_guest.mac = OTHER_MAC
-    got = peer_to_guest(nic_guest, peer, COUNT, 128)
-    assert got["got"] == COUNT and got["other"] == 0, f"{nic_guest.model} new MAC: {got}"
+    with said_as(f"frames to the new MAC {OTHER_MAC} not delivered by {nic_guest.model}'s "
+                 "filter"):
+        got = peer_to_guest(nic_guest, peer, COUNT, 128)
+    assert perfect(got, COUNT), f"{nic_guest.model} new MAC {OTHER_MAC}: {got}"
+    assert got["other"] == 0, (
+        f"{nic_guest.model}: frames to its old MAC passed the filter after the change: {got}")
