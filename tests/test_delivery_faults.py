@@ -169,3 +169,15 @@ def test_jumbo_refusal_check_fails_when_the_guest_driver_takes_mtu_9000(suite, n
     broken = suite.run(*ids, f"--kvmnet-guest-image={faulty}")
     expect(broken, failed=1)
     assert "DID NOT RAISE" in broken.stdout.str(), "the check failed for another reason"
+
+
+@pytest.mark.parametrize("model", ["virtio", "virtio-legacy"])
+def test_kick_check_fails_when_a_queue_has_no_ioeventfd(suite, no_netns_left, model):
+    """The transmit queue's ioeventfd left unregistered (device model fault no_ioeventfd):
+    its kicks exit to the VMM, and the check names how many and where."""
+    node = suite.path(f"{INTERRUPTS}::test_virtio_kicks_are_caught_by_ioeventfds[{model}]")
+    expect(suite.run(node, plugins=[PLUGIN]), passed=1)
+    broken = suite.run(node, plugins=[PLUGIN], env={"KVMNET_TEST_NIC_FAULTS": "no_ioeventfd"})
+    expect(broken, failed=1)
+    assert "500 of the 1000 notifications the guest wrote exited to the VMM" in \
+        broken.stdout.str(), broken.stdout.str()

@@ -6,7 +6,7 @@ import time
 from kvmnet.peer import ceiling
 from kvmnet.perf.catalogue import GUEST_SIZES
 from kvmnet.peer.latency import bounced_round_trip
-from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
+from kvmnet.peer.streams import guest_to_peer, peer_to_guest, perfect, verified_rate
 
 TAP_WRITES = 50_000     # write()s in one tap-write sample
 PATH_FRAMES = 4_000     # frames each way in one bridge path sample
@@ -107,6 +107,9 @@ def exits_per_frame(nic_guest, peer, size=1514):
     """Exits the built-in VMM took per frame over one stream each way."""
     frames = EXIT_FRAMES_SLOW if nic_guest.model == "rtl8139" else EXIT_FRAMES
     before = sum(nic_guest.guest.exits.values())  # a snapshot of the vCPU's counts
-    guest_to_peer(nic_guest, peer, frames, size)
-    peer_to_guest(nic_guest, peer, frames, size)
+    sent = guest_to_peer(nic_guest, peer, frames, size)
+    got = peer_to_guest(nic_guest, peer, frames, size)
+    if not sent.ok or not perfect(got, frames):  # exits of frames that went nowhere
+        raise AssertionError(f"{nic_guest.model} streams went wrong while exits were "
+                             f"counted: guest -> peer {sent.summary()}; peer -> guest {got}")
     return (sum(nic_guest.guest.exits.values()) - before) / (2 * frames)
