@@ -23,8 +23,14 @@ def test_guest_lists_its_pci_devices(guest, evidence):
     assert bridges, f"no host bridge at 00:00.0 among the guest's PCI devices: {devices}"
 
 
+EXIT_STATUS = 42  # not 0: what a debug-exit port that ignores its value would report
+
+
 def test_guest_exit_status_reaches_the_host(guest):
     """A status the guest writes to the debug-exit port is the status the runner reports."""
-    guest.channel.command("exit 0")
-    assert guest.wait(timeout=30) == 0
+    guest.channel.command(f"exit {EXIT_STATUS}")
+    status = guest.wait(timeout=30)
+    assert status == EXIT_STATUS, (
+        f"the guest wrote {EXIT_STATUS} to the debug-exit port (0xf4); the runner reported "
+        f"{status}")
 

@@ -41,15 +41,16 @@ def test_vcpu_limits_are_consistent(kvm, evidence):
     limits = VcpuLimits.read(kvm)
     evidence.table("vCPU limits", [
         ("KVM_CAP_NR_VCPUS", limits.nr_vcpus),
-        ("KVM_CAP_MAX_VCPUS", limits.max_vcpus),
-        ("KVM_CAP_MAX_VCPU_ID", limits.max_vcpu_id),
+        ("KVM_CAP_MAX_VCPUS", limits.said("max_vcpus")),
+        ("KVM_CAP_MAX_VCPU_ID", limits.said("max_vcpu_id")),
     ], header=("capability", "value"))
     assert limits.nr_vcpus >= 1, f"KVM_CAP_NR_VCPUS is {limits.nr_vcpus}: no vCPU recommended"
     assert limits.max_vcpus >= limits.nr_vcpus, (
-        f"KVM_CAP_MAX_VCPUS ({limits.max_vcpus}) is below KVM_CAP_NR_VCPUS ({limits.nr_vcpus})")
+        f"KVM_CAP_MAX_VCPUS ({limits.said('max_vcpus')}) is below KVM_CAP_NR_VCPUS "
+        f"({limits.nr_vcpus})")
     assert limits.max_vcpu_id >= limits.max_vcpus, (
-        f"KVM_CAP_MAX_VCPU_ID ({limits.max_vcpu_id}) leaves no room for "
-        f"KVM_CAP_MAX_VCPUS ({limits.max_vcpus}) vCPUs")
+        f"KVM_CAP_MAX_VCPU_ID ({limits.said('max_vcpu_id')}) leaves no room for "
+        f"KVM_CAP_MAX_VCPUS ({limits.said('max_vcpus')}) vCPUs")
 
 
 def test_vm_takes_max_vcpus_and_refuses_one_more(kvm, evidence):
@@ -59,13 +60,13 @@ def test_vm_takes_max_vcpus_and_refuses_one_more(kvm, evidence):
     *within, beyond = attempts
     refused = [a for a in within if not a.accepted]
     evidence.table("vCPU creation", [
-        ("claimed KVM_CAP_MAX_VCPUS", limits.max_vcpus),
+        ("claimed KVM_CAP_MAX_VCPUS", limits.said("max_vcpus")),
         ("accepted", sum(a.accepted for a in within)),
         ("first refusal", refused[0].error if refused else "-"),
         (f"vCPU {beyond.vcpu_id} (one more)", beyond.error or "accepted"),
     ])
     assert not refused, (
-        f"KVM_CAP_MAX_VCPUS claims {limits.max_vcpus} vCPUs but the VM refused vCPU "
+        f"KVM_CAP_MAX_VCPUS claims {limits.said('max_vcpus')} vCPUs but the VM refused vCPU "
         f"{refused[0].vcpu_id}: {refused[0].error}")
     assert not beyond.accepted, (
         f"the VM accepted vCPU number {limits.max_vcpus + 1}, beyond KVM_CAP_MAX_VCPUS "

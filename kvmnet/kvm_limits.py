@@ -18,14 +18,27 @@ class VcpuLimits:
     nr_vcpus: int      # KVM_CAP_NR_VCPUS: recommended maximum
     max_vcpus: int     # KVM_CAP_MAX_VCPUS: hard maximum per VM
     max_vcpu_id: int   # KVM_CAP_MAX_VCPU_ID: ids must be below this
+    # What the kernel answered, 0 where it does not report the capability; the values above
+    # then follow api.rst: MAX_VCPUS as NR_VCPUS, MAX_VCPU_ID as MAX_VCPUS.
+    answered_max_vcpus: int = 0
+    answered_max_vcpu_id: int = 0
 
     @classmethod
     def read(cls, kvm):
         nr = kvm.check_extension(Cap.NR_VCPUS)
-        max_vcpus = kvm.check_extension(Cap.MAX_VCPUS) or nr
-        # Kernels that do not report MAX_VCPU_ID limit ids to MAX_VCPUS (api.rst).
-        max_id = kvm.check_extension(Cap.MAX_VCPU_ID) or max_vcpus
-        return cls(nr, max_vcpus, max_id)
+        answered_max = kvm.check_extension(Cap.MAX_VCPUS)
+        answered_id = kvm.check_extension(Cap.MAX_VCPU_ID)
+        max_vcpus = answered_max or nr
+        return cls(nr, max_vcpus, answered_id or max_vcpus, answered_max, answered_id)
+
+    def said(self, name):
+        """A limit's value as a report shows it: what the kernel answered, or what stood
+        in for an answer of 0 (api.rst's rule), saying so."""
+        value, answered, instead = {
+            "max_vcpus": (self.max_vcpus, self.answered_max_vcpus, "KVM_CAP_NR_VCPUS"),
+            "max_vcpu_id": (self.max_vcpu_id, self.answered_max_vcpu_id,
+                            "KVM_CAP_MAX_VCPUS")}[name]
+        return str(value) if answered else f"{value} (answered 0: {instead} used, as api.rst says)"
 
 
 @dataclass(frozen=True)
