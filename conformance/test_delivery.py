@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
 SIZES = [60, 64, 128, 512, 1024, 1514]
 SHORT = 42  # below the Ethernet minimum: padded by the NIC, or delivered as it is
+PADS_SHORT_FRAMES = {"e1000": 60}  # models that must pad a short frame (without the CRC)
 JUMBO = 9014  # a 9000-byte MTU plus the Ethernet header
 JUMBO_MODELS = ("e1000", "virtio", "virtio-legacy")
 
@@ -46,13 +47,27 @@ def test_the_guest_reads_the_configured_mac_from_its_nic(nic_guest):
         f"configured {nic_guest.mac}")
 
 
-def test_short_frames_are_padded_with_zeros_or_left_short(nic_guest, peer):
+def test_short_frames_are_padded_with_zeros_or_left_short(runner, nic_guest, peer):
     """A 42-byte frame arrives as 42 bytes, or padded to 60 with zeros: never with garbage,
-    though the guest's transmit buffers still hold the bytes of the longer frames before."""
+    though the guest's transmit buffers still hold the bytes of the longer frames before;
+    e1000, whose driver sets TCTL.PSP, pads it to 60 (64 on the wire with the CRC)."""
     filled = guest_to_peer(nic_guest, peer, 200, 1514)
     assert filled.ok, f"{nic_guest.model} 1514-byte frames: {filled.summary()}"
     result = guest_to_peer(nic_guest, peer, 100, SHORT)
     assert result.ok, f"{nic_guest.model} 42-byte frames: {result.summary()}"
+    padded = PADS_SHORT_FRAMES.get(nic_guest.model)
+    if padded and result.bytes != 100 * padded:
+        if runner.name == "qemu" and result.bytes == 100 * SHORT:
+            pytest.xfail(f"known QEMU behaviour: its {nic_guest.model} sends 42-byte frames "
+                         "unpadded though TCTL.PSP is set (8254x manual: padded to 64 bytes)")
+        assert False, (f"{nic_guest.model} with TCTL.PSP set sent {result.bytes // 100} bytes "
+                       f"a 42-byte frame, not {padded}")
+
+
+def test_short_frames_from_the_network_arrive_intact(nic_guest, peer):
+    """42-byte frames from the network reach the guest as 42 bytes, or padded with zeros."""
+    got = peer_to_guest(nic_guest, peer, 100, SHORT)
+    assert perfect(got, 100), f"{nic_guest.model} 42-byte frames from the network: {got}"
 
 
 def test_guests_of_different_models_reach_each_other_over_the_bridge(guest_pair):

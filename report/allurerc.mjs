@@ -22,6 +22,7 @@ const FAULTS = [
   "performance regression",
   "threshold breached",
   "known Linux behaviour",
+  "known QEMU behaviour",
   "host lacks",
 ];
 
@@ -31,7 +32,8 @@ const exactly = (text) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\
 // a requirement skip's message starts "host lacks " (fixtures/requirements.py): these find
 // them even in results written before the `fault` label existed.
 const BY_MESSAGE = {
-  "known Linux behaviour": { statuses: ["skipped"], message: /^XFAIL / },
+  "known QEMU behaviour": { statuses: ["skipped"], message: /^XFAIL known QEMU behaviour/ },
+  "known Linux behaviour": { statuses: ["skipped"], message: /^XFAIL (?!known QEMU)/ },
   "host lacks": { statuses: ["skipped"], message: /^(Skipped: )?host lacks / },
 };
 
