@@ -122,13 +122,24 @@ def ours():
     return sorted(n for n in pr_netns.listnetns() if _NAME.match(n))
 
 
+def creator(name: str) -> int:
+    """The pid of the process that created kvmnet namespace `name`."""
+    match = _NAME.match(name)
+    if not match:
+        raise ValueError(f"{name!r} is not a kvmnet namespace name ({PREFIX}<tag>-<pid>-<n>)")
+    return int(match.group(1))
+
+
 def orphans():
     """Names of kvmnet namespaces whose creating process is gone: left by a killed run."""
-    return [name for name in ours() if not alive(int(_NAME.match(name).group(1)))]
+    return [name for name in ours() if not alive(creator(name))]
 
 
 def sweep():
-    """Remove the orphans; return their names."""
+    """Remove the orphans; return their names. Only root makes or removes namespaces, so
+    a run that is not root leaves them to one that is."""
+    if os.geteuid() != 0:
+        return []
     removed = orphans()
     for name in removed:
         _remove(name)

@@ -2,19 +2,27 @@
 
 `-M pc` with qboot reaches the guest in ~0.1 s where SeaBIOS takes seconds. COM1 is QEMU's
 stdio; the debug-exit device turns the guest's status v into QEMU's exit status (v<<1)|1.
+
+Every guest QEMU carries `-name kvmnet-guest-<pid>` (the pid of the process that started
+it) and dies with that process (kvmnet.process.start); `sweep` kills any whose starter is
+gone all the same.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import threading
 
+from kvmnet import process
 from kvmnet.guest import GuestChannel
 from kvmnet.runners.nics import qemu_arguments
 from kvmnet.vmm.vcpu import GuestCrashed
 
 QEMU = "qemu-system-x86_64"
 QBOOT = "/usr/share/qemu/qboot.rom"
+MARK = "kvmnet-guest-"
+_MARK_ARG = re.compile(rf"^{MARK}(\d+)$")
 
 
 class QemuUnavailable(RuntimeError):
@@ -27,9 +35,9 @@ class QemuGuest:
         self._log = bytearray()
         self.channel = None
         try:
-            self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                          pass_fds=pass_fds)
+            self._proc = process.start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       pass_fds=pass_fds)
         finally:
             for fd in pass_fds:  # QEMU has its copies now
                 os.close(fd)
@@ -101,7 +109,26 @@ class QemuRunner:
             raise QemuUnavailable(reason)
         nic_args, fds = qemu_arguments(nics, self.memory_mib)
         return QemuGuest([
-            self.binary, "-accel", "kvm", "-M", "pc", "-m", str(self.memory_mib),
-            "-nodefaults", "-nographic", "-no-reboot", "-bios", QBOOT,
-            "-kernel", str(image_path), "-serial", "stdio", "-monitor", "none",
+            self.binary, "-name", f"{MARK}{os.getpid()}", "-accel", "kvm", "-M", "pc",
+            "-m", str(self.memory_mib), "-nodefaults", "-nographic", "-no-reboot",
+            "-bios", QBOOT, "-kernel", str(image_path), "-serial", "stdio", "-monitor", "none",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4", *nic_args], pass_fds=fds)
+
+
+def _starter(argv):
+    """The starter's pid that a guest QEMU's `-name kvmnet-guest-<pid>` names, or None."""
+    for flag, value in zip(argv, argv[1:]):
+        marked = flag == "-name" and _MARK_ARG.match(value)
+        if marked:
+            return int(marked.group(1))
+    return None
+
+
+def running() -> dict:
+    """{QEMU pid: starter pid} of every guest QEMU on this host (any run's)."""
+    return process.running(_starter)
+
+
+def sweep() -> list:
+    """Kill the guest QEMUs whose starter is gone (a killed run's); return their pids."""
+    return process.kill_orphans(_starter)

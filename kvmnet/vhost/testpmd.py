@@ -14,10 +14,16 @@ mbufs), without PCI, with its runtime files under a per-instance --file-prefix t
 removes. The lcore retries a transmit the vhost port refuses (a guest out of RX buffers,
 or rings the VMM has taken back) for up to `tx_hold_ms` before dropping it.
 
-It is started through nsenter (and stdbuf, so its log is written as it goes), so its taps are made in the namespace, with stdin a pipe
-this process holds: testpmd exits when it reads EOF, so it ends with this process even
-when this one is killed (no leaked testpmd), and stop() needs no signal. The package is
-Debian's `dpdk-dev` (dpdk-testpmd) with the `dpdk` runtime and its PMDs.
+It is started through nsenter (and stdbuf, so its log is written as it goes), so its taps
+are made in the namespace, with stdin a pipe this process holds: testpmd exits when it
+reads EOF, and stop() needs no signal. It dies with this process all the same, SIGKILL
+included (kvmnet.process.start). The package is Debian's `dpdk-dev` (dpdk-testpmd) with the
+`dpdk` runtime and its PMDs.
+
+Its marker is its --file-prefix, `kvmnet-<pid>-<n>` (the pid of the process that started
+it): on its command line, and the name of its DPDK runtime directory, which also lists the
+files a killed run would leave (its socket, its commands, a log made for it): so `sweep`
+finds a killed run's testpmds and everything they left from the one name.
 """
 
 import atexit
@@ -31,12 +37,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from kvmnet import process
+
 TESTPMD = "dpdk-testpmd"
 RUNTIME_DIR = Path("/var/run/dpdk")
 PREFIX = "kvmnet-"
 _counter = itertools.count()
 _running = set()
 _PREFIX_NAME = re.compile(rf"^{PREFIX}(\d+)-\d+$")
+_PREFIX_ARG = re.compile(rf"^--file-prefix={PREFIX}(\d+)-\d+$")
+LEFTOVERS = "kvmnet-leftovers"  # in the runtime directory: files to remove if swept
 
 
 class TestpmdUnavailable(RuntimeError):
@@ -78,8 +88,10 @@ class Testpmd:
         socket_path = Path(socket_path)
         if socket_path.exists():
             socket_path.unlink()
+        made_log = log_path is None
         log_path = Path(log_path or tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")[1])
         commands = log_path.with_suffix(".cmds")
+        _record_leftovers(prefix, [socket_path, commands] + ([log_path] if made_log else []))
         # 100 us between tries: tx_hold_ms * 10 tries.
         commands.write_text(f"set fwd io retry\nset burst tx delay 100 retry {tx_hold_ms * 10}\n")
         argv = ["nsenter", f"--net={netns.path}", "--", "stdbuf", "-oL", TESTPMD, "--lcores", lcores, "--no-huge",
@@ -91,8 +103,8 @@ class Testpmd:
         read_end, write_end = os.pipe()
         with open(log_path, "wb") as log:
             try:
-                proc = subprocess.Popen(argv, stdin=read_end, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                proc = process.start(argv, stdin=read_end, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
             finally:
                 os.close(read_end)
         pmd = cls(netns, socket_path, log_path, tap_name, proc, prefix, write_end)
@@ -191,13 +203,58 @@ def stop_all():
         pmd.stop(timeout=3)
 
 
-def sweep():
-    """Remove runtime directories of testpmds whose starting process is gone."""
-    removed = []
-    if RUNTIME_DIR.is_dir():
-        for entry in RUNTIME_DIR.iterdir():
-            match = _PREFIX_NAME.match(entry.name)
-            if match and not Path(f"/proc/{match.group(1)}").exists():
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry.name)
+def _record_leftovers(prefix, paths):
+    """Make testpmd's runtime directory (DPDK takes it as it is) and list in it the files
+    that its starter's death would leave behind."""
+    directory = RUNTIME_DIR / prefix
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (directory / LEFTOVERS).write_text("".join(f"{os.path.abspath(path)}\n" for path in paths))
+
+
+def _starter(argv):
+    """The starter's pid that a testpmd's `--file-prefix=kvmnet-<pid>-<n>` names, or None."""
+    for arg in argv:
+        marked = _PREFIX_ARG.match(arg)
+        if marked:
+            return int(marked.group(1))
+    return None
+
+
+def running() -> dict:
+    """{pid: starter pid} of every testpmd kvmnet started on this host (any run's)."""
+    return process.running(_starter)
+
+
+def runtime_dirs() -> dict:
+    """{runtime directory: starter pid} of every testpmd kvmnet started (any run's)."""
+    if not RUNTIME_DIR.is_dir() or not os.access(RUNTIME_DIR, os.R_OK | os.X_OK):
+        return {}  # none, or root's (0700): not this user's to sweep
+    return {entry: int(match.group(1)) for entry in RUNTIME_DIR.iterdir()
+            if (match := _PREFIX_NAME.match(entry.name))}
+
+
+def sweep() -> list:
+    """Kill the testpmds whose starter is gone (a killed run's), then remove the runtime
+    directories such starters left and the files each lists (socket, commands, log);
+    return what went: pids, then paths."""
+    removed = [str(pid) for pid in process.kill_orphans(_starter)]
+    for directory, starter in runtime_dirs().items():
+        if not process.alive(starter) and process.owned(directory):
+            removed += _remove_leftovers(directory)
     return removed
+
+
+def _remove_leftovers(directory):
+    removed = []
+    try:
+        listed = (directory / LEFTOVERS).read_text().splitlines()
+    except FileNotFoundError:  # made by a kvmnet that kept no list
+        listed = []
+    for path in map(Path, listed):
+        try:
+            path.unlink()
+            removed.append(str(path))
+        except FileNotFoundError:
+            pass
+    process.remove_tree(directory)
+    return removed + [str(directory)]
