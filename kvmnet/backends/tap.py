@@ -46,6 +46,18 @@ class TapBackend:
         self.netns = netns
         self.vnet_hdr_size = vnet_hdr_size
 
+    def vnet_hdr_mismatch(self):
+        """None, or a sentence: the kernel's vnet header size on this queue
+        (TUNGETVNETHDRSZ) is not the one the device was given (a VMM and its tap that
+        disagree on it misframe every frame: nothing arrives whole)."""
+        if not self.vnet_hdr_size:
+            return None
+        kernel = tun.get_vnet_hdr_size(self.fd)
+        if kernel == self.vnet_hdr_size:
+            return None
+        return (f"{self.name}'s vnet header is {kernel} bytes (TUNGETVNETHDRSZ) but its "
+                f"virtio-net device uses {self.vnet_hdr_size}: every frame is misframed")
+
     @classmethod
     def open(cls, netns, name, vnet_hdr_size=0):
         """Open (creating) tap `name` in netns with IFF_TAP|IFF_NO_PI (|IFF_VNET_HDR)."""

@@ -51,6 +51,14 @@ def create(ipr, name, lower, mode, mac=None):
     ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
 
 
+def mode_of(ipr, name):
+    """The mode the kernel reports for macvtap `name` (IFLA_MACVLAN_MODE, as `ip -d link`
+    shows it)."""
+    [link] = ipr.get_links(ifname=name)
+    return link.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA").get_attr(
+        "IFLA_MACVTAP_MODE")  # pyroute2 names macvtap's attributes so
+
+
 def device_number(name):
     """(major, minor) of macvtap `name`'s character device, as the calling thread's network
     namespace sees it: call it through Netns.call, from a thread it alone uses."""

@@ -118,6 +118,18 @@ class MacvtapTopology(ScratchTopology):
             for flags in (IFF_ALLMULTI, 0):
                 ipr.link("set", index=index, flags=flags, mask=IFF_ALLMULTI)
 
+    def mode_mismatch(self):
+        """None, or a sentence naming each macvtap whose mode, read back from the kernel,
+        is not the one this topology was asked for."""
+        with self.netns.ipr() as ipr:
+            found = {macvtap_name(i): macvtap.mode_of(ipr, macvtap_name(i))
+                     for i in range(len(self.taps))}
+        wrong = {name: mode for name, mode in found.items() if mode != self.mode}
+        if not wrong:
+            return None
+        return ", ".join(f"{name} is in {mode} mode" for name, mode in wrong.items()) + \
+            f" (the kernel says so), not the {self.mode} mode asked for"
+
     def __repr__(self):
         where = self.netns.name if self.netns else "unbuilt"
         return f"MacvtapTopology({where}, {self.mode}, {len(self.taps)} macvtaps)"
