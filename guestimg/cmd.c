@@ -225,6 +225,7 @@ static const struct {
 	{ "bounce", 2, cmd_bounce },
 	{ "serve", 2, cmd_serve },
 	{ "mac", 2, cmd_mac },
+	{ "reset", 1, cmd_reset },
 	{ "rxmode", 2, cmd_rxmode },
 	{ "mcast", ANY_ARGS, cmd_mcast },
 	{ "mtu", 2, cmd_mtu },

@@ -181,6 +181,7 @@ bool e1000_init(struct nic *n)
 	const struct pci_bar *bar = &n->pci->bar[0];
 	uint64_t start;
 
+	memset(e, 0, sizeof(*e));	/* a reset brings it up again (nic_reset) */
 	if (bar->kind == PCI_BAR_IO || bar->addr == 0 || bar->addr >= 0x100000000ull)
 		return false;
 	e->regs = (uintptr_t)bar->addr;

@@ -93,6 +93,18 @@ void cmd_nics(const struct request *r)
 	proto_send(&f);
 }
 
+static int irq_path(struct nic *n, enum nic_irq kind);
+
+void cmd_reset(const struct request *r)
+{
+	struct nic *n = net_arg_nic(r, 1);
+
+	if (!n)
+		return;
+	irq_path(n, NIC_IRQ_OFF);
+	reply_result(r, nic_reset(n) ? NIC_OK : NIC_FAILED);
+}
+
 void cmd_mac(const struct request *r)
 {
 	struct nic *n = net_arg_nic(r, 1);

@@ -14,6 +14,7 @@
 
 void cmd_nics(const struct request *r);
 void cmd_mac(const struct request *r);
+void cmd_reset(const struct request *r);
 void cmd_rxmode(const struct request *r);
 void cmd_mcast(const struct request *r);
 void cmd_mtu(const struct request *r);

@@ -30,6 +30,8 @@ const char *nic_model_name(const struct nic *n)
 	return model_names[n->model];
 }
 
+static bool bring_up(struct nic *n);
+
 void nic_init_all(void)
 {
 	dma_init();
@@ -51,14 +53,29 @@ void nic_init_all(void)
 			n->model = drivers[k].model;
 			n->index = nic_count++;
 			n->gsi = pci_intx_gsi(d);
-			n->mtu = NIC_MTU_DEFAULT;
-			n->mtu_max = NIC_MTU_DEFAULT;
-			n->rxmode = NIC_RX_NORMAL;
-			if (!drivers[k].init(n))
-				n->ops = NULL;
+			bring_up(n);
 			break;
 		}
 	}
+}
+
+/* The driver's bring-up, from the state a NIC has at boot. */
+static bool bring_up(struct nic *n)
+{
+	n->ops = NULL;
+	n->mtu = NIC_MTU_DEFAULT;
+	n->mtu_max = NIC_MTU_DEFAULT;
+	n->rxmode = NIC_RX_NORMAL;
+	n->nmcast = 0;
+	for (unsigned k = 0; k < sizeof(drivers) / sizeof(drivers[0]); k++)
+		if (drivers[k].model == n->model)
+			return drivers[k].init(n);
+	return false;
+}
+
+bool nic_reset(struct nic *n)
+{
+	return bring_up(n);
 }
 
 bool nic_send(struct nic *n, const void *frame, unsigned len)

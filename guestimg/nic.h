@@ -118,6 +118,11 @@ extern struct nic nics[NIC_MAX];
 extern unsigned nic_count;
 
 void nic_init_all(void);
+/* Reset n and bring it up again as at boot, its driver's own reset first
+ * (rtl8139 CR.RST, e1000 CTRL.RST, virtio status 0): MAC read from the
+ * device, MTU 1500, receive mode normal, no multicast group, new rings.
+ * False (n->ops NULL) if the bring-up failed. */
+bool nic_reset(struct nic *n);
 const char *nic_model_name(const struct nic *n);
 
 /* nic_send waits for room (bounded: false after about a second of the

@@ -63,6 +63,8 @@
 #define ISR_RXOVW	0x0010
 #define MSR_LINKB	0x04	/* 1 = link down */
 #define CR9346_UNLOCK	0xC0
+#define CR9346_AUTOLOAD	0x40	/* EEM = 01: load the EEPROM as at power-on */
+#define CR9346_EEM	0xC0
 
 #define RING_SIZE	32768
 #define RING_SLACK	(16 + 4 + NIC_FRAME_MAX + 4)	/* what WRAP=1 may spill */
@@ -333,6 +335,7 @@ bool rtl8139_init(struct nic *n)
 	uint32_t lo, hi;
 	uint64_t start;
 
+	memset(r, 0, sizeof(*r));	/* a reset brings it up again (nic_reset) */
 	if (bar->kind != PCI_BAR_IO || bar->addr == 0)
 		return false;
 	r->io = (uint16_t)bar->addr;
@@ -348,6 +351,14 @@ bool rtl8139_init(struct nic *n)
 	outb(r->io + CR, CR_RST);
 	start = rdtsc();
 	while (inb(r->io + CR) & CR_RST)
+		if (rdtsc() - start > NIC_TIMEOUT_TSC)
+			return false;
+	/* A soft reset keeps IDR0-5 (a MAC set since boot): auto-load them from
+	 * the EEPROM, as the chip does at power-on, so that the station address
+	 * read below is the EEPROM's after a driver reset too. */
+	outb(r->io + CR9346, CR9346_AUTOLOAD);
+	start = rdtsc();
+	while (inb(r->io + CR9346) & CR9346_EEM)
 		if (rdtsc() - start > NIC_TIMEOUT_TSC)
 			return false;
 

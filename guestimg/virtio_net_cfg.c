@@ -316,6 +316,7 @@ bool virtio_net_init(struct nic *n)
 	struct vnet *v = &vnet_state[n->index];
 	unsigned mtu_max = NIC_MTU_DEFAULT;
 
+	memset(v, 0, sizeof(*v));	/* a reset brings it up again (nic_reset) */
 	v->nic = n;
 
 	if (!vpci_probe(&v->vp, n->pci, n->model == NIC_VIRTIO))

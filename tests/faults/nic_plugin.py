@@ -11,6 +11,13 @@ it reads what to break from the environment:
                              interrupt path)
     KVMNET_TEST_IRQ_ONCE     a device's INTx line rises once, and never again after the
                              driver acknowledged it
+    KVMNET_TEST_RESET_KEEPS  mac | rings: the built-in device models keep, across a reset by
+                             their driver, the station address set since boot (e1000 RAL0/RAH0,
+                             rtl8139 IDR through the EEPROM auto-load, virtio-net's filter MAC)
+                             or their ring positions (RDH/TDH, CAPR/CBR, last_avail/used_idx);
+                             stuck: e1000's CTRL.RST never clears after the one at boot (its
+                             driver reprograms all it relies on after a reset, so state an
+                             e1000 keeps cannot show)
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
                              ways, on test frames only: drop one in 10 at random (the
                              shortest check, 100 frames, then passes once in ~40,000
@@ -34,6 +41,7 @@ import os
 import pytest
 
 import fixtures.network
+import kvmnet.devices.e1000
 import kvmnet.devices.virtio_calls
 import kvmnet.runners.builtin
 import kvmnet.vhost.frontend
@@ -64,6 +72,7 @@ def pytest_configure(config):
         kvmnet.vmm.msix.Msix._deliver_pending = lambda self: None
         kvmnet.devices.virtio_calls.QueueCalls.sync = lambda self: None  # no irqfd either
     _vhost_faults(kvmnet.vhost.frontend.VhostFrontend)
+    _reset_faults(os.environ.get("KVMNET_TEST_RESET_KEEPS"))
     if wrong_mac:
         real = fixtures.network.Nic
         fixtures.network.Nic = lambda model, mac, *a, **k: real(model, wrong_mac, *a, **k)
@@ -108,3 +117,61 @@ def _vhost_faults(frontend):
         kvmnet.devices.virtio_vhost.VhostHandoff._activated = lambda self: None
     if os.environ.get("KVMNET_TEST_VHOST_DEAF"):
         frontend.on_death = lambda self, callback: None
+
+
+def _reset_faults(keeps):
+    """Device models that keep state across a reset (KVMNET_TEST_RESET_KEEPS)."""
+    if not keeps:
+        return
+    from kvmnet.devices.e1000 import E1000
+    if keeps == "stuck":
+        def stuck(self, value):  # after the bring-up at boot
+            if value & kvmnet.devices.e1000.lib.E1000_CTRL_RST:
+                self.resets_seen = getattr(self, "resets_seen", 0) + 1
+                if self.resets_seen > 1:
+                    self.e.ctrl |= kvmnet.devices.e1000.lib.E1000_CTRL_RST
+                    return
+            real_ctrl(self, value)
+        real_ctrl = E1000._write_ctrl
+        E1000._write_ctrl = stuck
+        return
+    from kvmnet.devices.rtl8139 import Rtl8139
+    from kvmnet.devices.virtio_net import VirtioNet
+    fields = {"mac": {"e1000": ("ra",), "rtl8139": ("idr",), "virtio": ("mac",)},
+              "rings": {"e1000": ("rdh", "tdh"), "rtl8139": ("capr", "cbr"),
+                        "virtio": ("last_avail", "used_idx")}}[keeps]
+    _keeping(E1000, "_reset", lambda d: d.e, fields["e1000"])
+    _keeping(Rtl8139, "_autoload" if keeps == "mac" else "_soft_reset", lambda d: d.r,
+             fields["rtl8139"])
+    if keeps == "mac":
+        _keeping(VirtioNet, "reset", lambda d: d._state.filter, fields["virtio"])
+    else:
+        for ring in ("rx", "tx"):
+            _keeping(VirtioNet, "reset", lambda d, ring=ring: getattr(d._state, ring),
+                     fields["virtio"])
+
+
+def _keeping(cls, method, state_of, names):
+    """cls.method, but the fields names of state_of(device) are as they were before it."""
+    real = getattr(cls, method)
+
+    def keeping(self, *args, **kwargs):
+        try:
+            state = state_of(self)
+            kept = {n: _copy(getattr(state, n)) for n in names}
+        except AttributeError:  # not made yet: the device's first reset, at power-on
+            return real(self, *args, **kwargs)
+        result = real(self, *args, **kwargs)
+        if any(_nonzero(v) for v in kept.values()):
+            for n, value in kept.items():
+                setattr(state, n, value)
+        return result
+    setattr(cls, method, keeping)
+
+
+def _copy(value):
+    return list(value) if not isinstance(value, int) else value
+
+
+def _nonzero(value):
+    return any(value) if isinstance(value, list) else bool(value)
