@@ -30,6 +30,9 @@ class Nic:
     backend: object
     mtu: int = 1500
     faults: tuple = ()  # test-only fault switches of the built-in model
+    # QEMU only: properties of its device model ("mrg_rxbuf=off"): a device offering less,
+    # as guests meet on other hosts
+    qemu_properties: tuple = ()
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -76,6 +79,7 @@ def qemu_arguments(nics, memory_mib=None):
         fd = nic.backend.inheritable_fd()
         fds.append(fd)
         extra = f",host_mtu={nic.mtu}" if nic.uses_vnet_hdr and nic.mtu != 1500 else ""
+        extra += "".join(f",{p}" for p in nic.qemu_properties)
         vhost = "on" if getattr(nic.backend, "vhost", None) is not None else "off"
         args += ["-netdev", f"tap,id=n{i},fd={fd},vhost={vhost}",
                  "-device", f"{QEMU_DEVICES[nic.model]},netdev=n{i},mac={nic.mac}{extra}"]
