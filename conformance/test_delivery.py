@@ -84,9 +84,9 @@ def test_jumbo_frames_where_the_model_supports_them(nic_guest, peer):
     frames both ways; rtl8139, which has no jumbo support, refuses the MTU cleanly."""
     if nic_guest.model not in JUMBO_MODELS:
         with pytest.raises(GuestError, match="unsupported"):
-            nic_guest.command(f"mtu {nic_guest.index} 9000")
+            nic_guest.set_mtu(9000)
         return
-    nic_guest.command(f"mtu {nic_guest.index} 9000")
+    nic_guest.set_mtu(9000)
     result = guest_to_peer(nic_guest, peer, 500, JUMBO)
     assert result.ok, f"{nic_guest.model} jumbo guest -> peer: {result.summary()}"
     got = peer_to_guest(nic_guest, peer, 500, JUMBO)

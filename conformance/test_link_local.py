@@ -13,7 +13,7 @@ GUEST_IP, PEER_IP = "169.254.77.2", "169.254.77.1"
 @pytest.fixture
 def serving(nic_guest):
     """The guest answering ARP and ICMP echo for GUEST_IP until the test ends."""
-    pending = nic_guest.begin(f"serve {nic_guest.index} {GUEST_IP}")
+    pending = nic_guest.start_serving(GUEST_IP)
     yield nic_guest
     pending.interrupt()
     pending.result(10)

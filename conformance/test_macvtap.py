@@ -136,11 +136,11 @@ def test_a_group_closed_again_stops_arriving(macvtap, macvtap_guest, macvtap_pee
 
 
 def promiscuous(guest):
-    guest.command(f"rxmode {guest.index} promisc")
+    guest.set_rx_mode("promisc")
 
 
 def joined(guest, group):
-    guest.command(f"mcast {guest.index} {group}")
+    guest.join(group)
 
 
 @pytest.mark.host_decides
@@ -178,8 +178,7 @@ def test_in_bridge_mode_the_host_cannot_reach_its_guest(macvtap, macvtap_guest, 
     assert from_host is None, f"the host's lower device got an echo reply from {GUEST_IP}"
     with watch.in_the_stack(macvtap.netns, macvtap.lower) as stack, \
             watch.on_the_wire(macvtap.peer_netns, macvtap.uplink) as wire:
-        macvtap_guest.command(f"send {macvtap_guest.index} {COUNT} 128 {macvtap.host_mac} "
-                              f"{new_seed()}")
+        macvtap_guest.send(COUNT, 128, macvtap.host_mac, new_seed())
         left, got = wire.seen(dst=macvtap.host_mac), stack.seen()
     assert got == 0, f"the host's stack got {got} of the guest's frames to {macvtap.host_mac}"
     assert left == COUNT, (f"{left} of the guest's {COUNT} frames to the host's MAC left "
@@ -212,7 +211,7 @@ def test_a_guest_whose_mac_is_not_its_macvtaps_is_cut_off(macvtap, macvtap_guest
 @contextmanager
 def serving(guest):
     """The guest answering ARP and ICMP echo for GUEST_IP."""
-    pending = guest.begin(f"serve {guest.index} {GUEST_IP}")
+    pending = guest.start_serving(GUEST_IP)
     try:
         yield
     finally:
@@ -309,8 +308,7 @@ def receiving(guest, topology):
 def test_passthru_guest_may_change_its_mac(macvtap, macvtap_guest, macvtap_peer):
     """In passthru mode the guest owns the lower device: after it sets another MAC on its NIC,
     frames to the new MAC reach it."""
-    macvtap_guest.command(f"mac {macvtap_guest.index} {OTHER_MAC}")
-    macvtap_guest.mac = OTHER_MAC
+    macvtap_guest.set_mac(OTHER_MAC)
     got = peer_to_guest(macvtap_guest, macvtap_peer, COUNT, 128)
     assert perfect(got, COUNT), f"passthru, the guest's new MAC {OTHER_MAC}: {got}"
 

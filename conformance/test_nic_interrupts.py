@@ -4,28 +4,12 @@ notifications the other way, caught by KVM's ioeventfds on the built-in VMM."""
 
 import pytest
 
-from kvmnet.peer.streams import new_seed, settled
+from kvmnet.peer.streams import paced_interrupts
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
 FRAMES = 5
 TAKEN = 5  # seconds a frame may wait for its interrupt and the guest to take it
-
-
-def frames_with_interrupts(nic_guest, peer, mode):
-    """The guest's irq verdict for FRAMES frames, each sent once the guest has taken the one
-    before (it says so): each must raise its own interrupt, as a device must once its
-    driver acknowledged the last."""
-    pending = nic_guest.begin(f"irq {nic_guest.index} {mode} {FRAMES}")
-    assert pending.data() == ["armed"], "the guest did not arm its interrupt count"
-    seed = new_seed()
-    for seq in range(FRAMES):
-        peer.send(nic_guest.mac, seed, 1, 128, first_seq=seq)
-        try:
-            pending.data(TAKEN)  # took frames=<n> irqs=<n>
-        except TimeoutError:
-            break  # no interrupt for it: the verdict says how far it got
-    return settled(pending)
 
 
 def verdict(nic_guest, got, path):
@@ -44,7 +28,7 @@ def verdict(nic_guest, got, path):
 def test_intx_through_the_ioapic(nic_guest, peer):
     """Each received frame raises the NIC's INTx line, routed through the IOAPIC to the
     guest, again after the driver acknowledged the one before."""
-    said = verdict(nic_guest, frames_with_interrupts(nic_guest, peer, "intx"), "INTx")
+    said = verdict(nic_guest, paced_interrupts(nic_guest, peer, "intx", FRAMES, TAKEN), "INTx")
     assert said is None, said
 
 
@@ -52,7 +36,7 @@ def test_msix_for_virtio_net(nic_guest, peer):
     """virtio-net signals each received frame with an MSI-X message."""
     if not nic_guest.model.startswith("virtio"):
         pytest.skip(f"{nic_guest.model} has no MSI-X")
-    said = verdict(nic_guest, frames_with_interrupts(nic_guest, peer, "msix"), "MSI-X")
+    said = verdict(nic_guest, paced_interrupts(nic_guest, peer, "msix", FRAMES, TAKEN), "MSI-X")
     assert said is None, said
 
 
@@ -67,7 +51,7 @@ def test_virtio_kicks_are_caught_by_ioeventfds(builtin_nic_guest, evidence):
     nic = builtin_nic_guest
     device, guest = nic.guest.nics[0], nic.guest
     before = {a: guest.exits.get(a, 0) for a in device.notify_addresses()}
-    wrote = nic.command(f"kick {nic.index} {KICKS}").fields["kicks"]
+    wrote = nic.kick(KICKS)
     exits = {a: guest.exits.get(a, 0) - n for a, n in before.items()}
     exited = sum(exits.values())
     evidence.value("notifications written", wrote)

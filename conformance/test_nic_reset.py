@@ -26,16 +26,14 @@ BLAST = 20
 def reset_after_changes(nic_guest, peer):
     """nic_guest, its rings moved, another MAC set, promiscuous, in GROUP: then reset by
     its driver and brought up again, which must succeed."""
-    index = nic_guest.index
     assert guest_to_peer(nic_guest, peer, MOVED, 512).ok, "the stream before the reset"
     assert perfect(peer_to_guest(nic_guest, peer, MOVED, 512), MOVED), "the stream before"
     configured = nic_guest.mac
-    nic_guest.command(f"mac {index} {OTHER_MAC}")
-    nic_guest.mac = OTHER_MAC
-    nic_guest.command(f"rxmode {index} promisc")
-    nic_guest.command(f"mcast {index} {GROUP}")
+    nic_guest.set_mac(OTHER_MAC)
+    nic_guest.set_rx_mode("promisc")
+    nic_guest.join(GROUP)
     try:
-        nic_guest.command(f"reset {index}")
+        nic_guest.reset()
     except GuestError as e:
         raise AssertionError(f"the guest's {nic_guest.model} NIC did not come back from a "
                              f"reset by its driver: {e}") from None

@@ -35,7 +35,7 @@ def test_unicast_to_another_mac_is_filtered_in_normal_mode(nic_guest, peer):
 
 def test_unicast_to_another_mac_is_delivered_in_promiscuous_mode(nic_guest, peer):
     """With the NIC promiscuous, frames to any MAC reach its driver."""
-    nic_guest.command(f"rxmode {nic_guest.index} promisc")
+    nic_guest.set_rx_mode("promisc")
     with said_as(f"{nic_guest.model} promiscuous, frames to {OTHER_MAC} not delivered"):
         got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=OTHER_MAC)
     assert perfect(got, COUNT), f"{nic_guest.model} promiscuous, frames to {OTHER_MAC}: {got}"
@@ -43,7 +43,7 @@ def test_unicast_to_another_mac_is_delivered_in_promiscuous_mode(nic_guest, peer
 
 def test_multicast_is_delivered_for_joined_groups_only(nic_guest, peer):
     """A group in the NIC's multicast filter is delivered; a group outside it is not."""
-    nic_guest.command(f"mcast {nic_guest.index} {GROUP}")
+    nic_guest.join(GROUP)
     peer_blast(peer, OTHER_GROUP, 50, 128)
     with said_as(f"multicast to {GROUP}, joined, not delivered by {nic_guest.model}'s filter"):
         got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=GROUP)
@@ -53,7 +53,7 @@ def test_multicast_is_delivered_for_joined_groups_only(nic_guest, peer):
 
 def test_all_multicast_mode_delivers_any_group(nic_guest, peer):
     """With all-multicast on, a group the guest never joined is delivered."""
-    nic_guest.command(f"rxmode {nic_guest.index} allmulti")
+    nic_guest.set_rx_mode("allmulti")
     with said_as(f"multicast to {OTHER_GROUP} not delivered by {nic_guest.model}'s filter in "
                  "all-multicast mode"):
         got = peer_to_guest(nic_guest, peer, COUNT, 128, dst=OTHER_GROUP)
@@ -62,9 +62,9 @@ def test_all_multicast_mode_delivers_any_group(nic_guest, peer):
 
 def test_changed_mac_moves_the_unicast_filter(nic_guest, peer):
     """After the guest sets a new MAC, frames to it arrive and frames to the old one do not."""
-    nic_guest.command(f"mac {nic_guest.index} {OTHER_MAC}")
-    peer_blast(peer, nic_guest.mac, 20, 128)
-    nic_guest.mac = OTHER_MAC
+    old = nic_guest.mac
+    nic_guest.set_mac(OTHER_MAC)
+    peer_blast(peer, old, 20, 128)
     with said_as(f"frames to the new MAC {OTHER_MAC} not delivered by {nic_guest.model}'s "
                  "filter"):
         got = peer_to_guest(nic_guest, peer, COUNT, 128)

@@ -14,12 +14,14 @@ import threading
 import pytest
 
 from kvmnet.guest import GuestGone
-from kvmnet.peer.streams import guest_to_peer, new_seed, peer_to_guest, perfect, settled
+from kvmnet.peer.streams import (guest_to_peer, new_seed, paced_interrupts, peer_to_guest,
+                                 perfect)
 from kvmnet.vhost.frontend import BACKEND_FEATURES, backend_feature_names
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
 SIZES = [60, 64, 128, 512, 1024, 1514]
+INTERRUPTS = 5  # frames the irqfd check sends, each to raise its own interrupt
 KICKS = 500  # notifications of each data queue the no-kick-exit check has the guest write
 FLIP_PERIOD = 0.03  # seconds between handing the rings back and handing them off again
 
@@ -54,7 +56,7 @@ def test_the_vmm_moves_no_frame_and_takes_no_kick_exit(vhost_builtin, evidence):
     sent = guest_to_peer(nic, vhost_builtin.peer, 2000, 512)
     got = peer_to_guest(nic, vhost_builtin.peer, 2000, 512)
     assert sent.ok and perfect(got, 2000), f"{sent.summary()}; {got}"
-    nic.command(f"kick {nic.index} {KICKS}")
+    nic.kick(KICKS)
     exits = {a: guest.exits.get(a, 0) - n for a, n in before.items()}
     notified = nic.counters()["notify"] - notified_before
     exited = sum(exits.values())
@@ -76,12 +78,11 @@ def test_the_vmm_moves_no_frame_and_takes_no_kick_exit(vhost_builtin, evidence):
 def test_guest_interrupts_arrive_through_the_irqfd(vhost_builtin):
     """The backend interrupts the guest through the irqfd on the queue's MSI-X vector; the
     VMM delivers none itself."""
-    pending = vhost_builtin.nic.begin("irq 0 msix 10")
-    assert pending.data() == ["armed"], "the guest did not arm its interrupt count"
-    vhost_builtin.peer.send(vhost_builtin.nic.mac, new_seed(), 10, 128)
-    got = settled(pending)
+    got = paced_interrupts(vhost_builtin.nic, vhost_builtin.peer, "msix", INTERRUPTS)
     device = vhost_builtin.device
-    assert got.get("frames") == 10 and got.get("irqs", 0) >= 1, f"interrupts: {got}"
+    assert got.get("frames") == INTERRUPTS and got.get("irqs", 0) >= INTERRUPTS, (
+        f"of {INTERRUPTS} frames, each sent once the guest had taken the last, "
+        f"{got.get('frames')} were taken on {got.get('irqs')} interrupts ({got})")
     assert device.msix.sent == 0 and device.calls.delivered[0] == 0, (
         f"the VMM delivered interrupts itself ({device.msix.sent} MSI-X messages)")
 
@@ -159,7 +160,7 @@ def test_the_backend_going_away_stops_the_guest_cleanly(vhost_builtin):
     and stops the guest; nothing waits forever."""
     if vhost_builtin.testpmd is None:
         pytest.skip("only a vhost-user backend can be killed from outside")
-    pending = vhost_builtin.nic.begin("recv 0 1000 1")
+    pending = vhost_builtin.nic.start_recv(1000, new_seed())
     vhost_builtin.testpmd.kill()
     try:
         with pytest.raises(GuestGone, match="vhost backend is gone"):

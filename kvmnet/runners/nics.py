@@ -101,6 +101,51 @@ class NicGuest:
     def begin(self, text):
         return self.guest.channel.begin(text)
 
+    # The NIC commands of guestimg/PROTOCOL.md, typed: what checks say, not how it is said.
+    def set_rx_mode(self, mode: str) -> None:
+        """normal, promisc or allmulti (`rxmode`)."""
+        self.command(f"rxmode {self.index} {mode}")
+
+    def join(self, *groups: str) -> None:
+        """Set the NIC's multicast list to groups (`mcast`)."""
+        self.command(" ".join([f"mcast {self.index}", *groups]))
+
+    def set_mac(self, mac: str) -> None:
+        """Give the NIC another station address (`mac`); frames to it are the guest's now."""
+        self.command(f"mac {self.index} {mac}")
+        self.mac = mac
+
+    def set_mtu(self, mtu: int) -> None:
+        self.command(f"mtu {self.index} {mtu}")
+
+    def reset(self) -> None:
+        """Reset the NIC through its driver and bring it up again as at boot (`reset`)."""
+        self.command(f"reset {self.index}")
+
+    def kick(self, count: int) -> int:
+        """Write count notifications to each virtio data queue; how many were written."""
+        return self.command(f"kick {self.index} {count}").fields["kicks"]
+
+    def send(self, count: int, size: int, dst: str, seed: int):
+        """Send count test frames of size to dst, unacknowledged (`send`); the reply."""
+        return self.command(f"send {self.index} {count} {size} {dst} {seed}")
+
+    def start_recv(self, count: int, seed: int):
+        """Receive count frames of stream seed, unacknowledged (`recv`); the Pending."""
+        return self.begin(f"recv {self.index} {count} {seed}")
+
+    def start_serving(self, ip: str):
+        """Answer ARP and ICMP echo for ip until the Pending returned is interrupted."""
+        return self.begin(f"serve {self.index} {ip}")
+
+    def start_irq(self, path: str, frames: int):
+        """Take frames with interrupts on path (intx, msix); the Pending, once armed."""
+        pending = self.begin(f"irq {self.index} {path} {frames}")
+        armed = pending.data()
+        if armed != ["armed"]:
+            raise RuntimeError(f"the guest did not arm its interrupt count: {armed}")
+        return pending
+
     def counters(self):
         """The guest driver's counters (the `counters` command)."""
         return self.command(f"counters {self.index}").fields
