@@ -1,6 +1,5 @@
 """Host networking conformance: tun/tap, vhost-net and the link kinds the topologies use."""
 
-import os
 
 import pytest
 
@@ -23,17 +22,11 @@ def test_tun_offers_what_a_vmm_needs(tun_device, evidence):
 def test_multiqueue_tap_with_vnet_header_in_a_namespace(scratch_netns, tun_device, evidence):
     """A tap with IFF_VNET_HDR and two queues is made in a namespace, takes a 12-byte
     virtio-net header, and disappears when its queues close."""
-    flags = tun.lib.IFF_TAP | tun.lib.IFF_NO_PI | tun.lib.IFF_VNET_HDR | tun.lib.IFF_MULTI_QUEUE
-    queues = [scratch_netns.call(tun.open_tap, "kvtap0", flags, tun_device)
-              for _ in range(2)]
-    try:
+    with tun.multiqueue_tap(scratch_netns, "kvtap0", 2, tun_device) as queues:
         with scratch_netns.ipr() as ipr:
             link = links.lookup(ipr, "kvtap0")
         tun.set_vnet_hdr_size(queues[0], 12)
         hdr = tun.get_vnet_hdr_size(queues[0])
-    finally:
-        for fd in queues:
-            os.close(fd)
     with scratch_netns.ipr() as ipr:
         after = links.lookup(ipr, "kvtap0")
     evidence.table("tap", [("link", link), ("vnet header", hdr), ("after close", after)])

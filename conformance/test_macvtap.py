@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import pytest
 from pyroute2 import NetlinkError
 
+from kvmnet.host import links
 from kvmnet.host.macvtap import create as add_macvtap
 from kvmnet.peer import probes, watch
 from kvmnet.peer.bulk import Peer
@@ -316,7 +317,7 @@ def test_passthru_guest_may_change_its_mac(macvtap, macvtap_guest, macvtap_peer)
 def test_passthru_takes_one_macvtap_per_lower_device(scratch_netns):
     """The kernel refuses a second macvtap in passthru mode on a lower device that has one."""
     with scratch_netns.ipr() as ipr:
-        ipr.link("add", ifname="nic0", kind="veth", peer={"ifname": "nic0p"})
+        links.add_veth(ipr, "nic0", "nic0p")
         add_macvtap(ipr, "mvtap0", "nic0", "passthru")
         with pytest.raises(NetlinkError) as refused:
             add_macvtap(ipr, "mvtap1", "nic0", "passthru")

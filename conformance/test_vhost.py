@@ -8,14 +8,12 @@ exits, its irqfds, handing the rings back) run on the built-in VMM. Where /dev/v
 absent its paths skip, naming CONFIG_VHOST_NET.
 """
 
-import contextlib
-import threading
-
 import pytest
 
 from kvmnet.guest import GuestGone
 from kvmnet.peer.streams import (guest_to_peer, new_seed, paced_interrupts, peer_to_guest,
                                  perfect)
+from kvmnet.vhost.flip import flipping
 from kvmnet.vhost.frontend import BACKEND_FEATURES, backend_feature_names
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
@@ -95,49 +93,32 @@ def test_rings_handed_back_and_forth_mid_stream_lose_nothing(vhost_builtin, kvmn
     and the VMM's tap, so they may pass each other: order is not the rings' to keep.)"""
     device, nic, peer = vhost_builtin.device, vhost_builtin.nic, vhost_builtin.peer
     count = kvmnet_settings.frame_count
-    with flipping(device) as log:
+    with flipping(device, FLIP_PERIOD) as flips:
         got = peer_to_guest(nic, peer, count, 256)
+    assert handed_over_cleanly(flips) is None, handed_over_cleanly(flips)
     assert (got["got"], got["lost"], got["dup"], got["bad"]) == (count, 0, 0, 0), (
-        f"peer -> guest with {len(log)} handbacks: {got}")
+        f"peer -> guest with {len(flips.log)} handbacks: {got}")
     sent_by_vmm = device.counters["tx_frames"]
-    with flipping(device) as log:
+    with flipping(device, FLIP_PERIOD) as flips:
         sent = guest_to_peer(nic, peer, count, 256)
+    assert handed_over_cleanly(flips) is None, handed_over_cleanly(flips)
     sent_by_vmm = device.counters["tx_frames"] - sent_by_vmm
     assert (sent.got, sent.lost, sent.dup, sent.bad) == (count, 0, 0, 0), (
-        f"guest -> peer with {len(log)} handbacks ({sent_by_vmm} frames sent by the VMM "
+        f"guest -> peer with {len(flips.log)} handbacks ({sent_by_vmm} frames sent by the VMM "
         f"while it held the rings): {sent.summary()}")
     assert sent_by_vmm, "the VMM never sent while it held the rings: nothing was handed back"
 
 
-@contextlib.contextmanager
-def flipping(device):
-    """Hands the rings back at once, then off and back every FLIP_PERIOD until the block
-    ends; they end with the backend. Yields the (taken back at, handed off at) indices, and
-    checks on the way out that the backend resumed where the VMM stopped, never before."""
-    stop, log, errors = threading.Event(), [], []
-
-    def flip():
-        try:
-            while not stop.is_set():
-                back = device.take_back()
-                stop.wait(FLIP_PERIOD)
-                log.append((back, device.handoff()))
-                stop.wait(FLIP_PERIOD)
-        except BaseException as e:  # reported below
-            errors.append(e)
-
-    flipper = threading.Thread(target=flip, name="vhost-flip")
-    flipper.start()
-    try:
-        yield log
-    finally:
-        stop.set()
-        flipper.join()
-    assert not errors, f"handing the rings over failed: {errors[0]!r}"
-    assert log, "the rings were never handed back during the stream"
-    for back, off in log:
-        assert all((off[q] - back[q]) & 0xFFFF < 0x8000 for q in back), (
-            f"taken back at {back}, handed off again at {off}")
+def handed_over_cleanly(flips):
+    """What went wrong handing the rings over, or None."""
+    if flips.error is not None:
+        return f"handing the rings over failed: {flips.error!r}"
+    if not flips.log:
+        return "the rings were never handed back during the stream"
+    early = flips.resumed_early()
+    if early:
+        return f"taken back at {early[0][0]}, the backend resumed at {early[0][1]}: before it"
+    return None
 
 
 def test_a_feature_the_backend_lacks_is_not_offered(vhost_builtin, evidence):

@@ -58,6 +58,11 @@ def add_bridge(ipr, name, ports, mtu):
     return bridge
 
 
+def add_veth(ipr, name, peer):
+    """A veth pair, name and peer, in ipr's namespace (both down)."""
+    ipr.link("add", ifname=name, kind="veth", peer={"ifname": peer})
+
+
 def up(ipr, name, mtu):
     """Set link `name` to mtu and up; returns its MAC."""
     index = ipr.link_lookup(ifname=name)[0]

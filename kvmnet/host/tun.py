@@ -1,6 +1,7 @@
 """/dev/net/tun: what the tun driver supports, and tap queues opened in a namespace."""
 
 import os
+from contextlib import contextmanager
 
 from kvmnet.host.flags import flag_names
 from kvmnet.syscall import ffi, ioctl, lib, check
@@ -55,3 +56,18 @@ def set_vnet_hdr_size(fd, size):
     """TUNSETVNETHDRSZ: 10 for legacy virtio-net, 12 with MRG_RXBUF or VERSION_1."""
     value = ffi.new("int *", size)
     ioctl(fd, "TUNSETVNETHDRSZ", value)
+
+
+@contextmanager
+def multiqueue_tap(netns, name, queues, path=TUN_DEVICE):
+    """Yields the fds of `queues` queues of one tap `name` (IFF_TAP, NO_PI, VNET_HDR,
+    MULTI_QUEUE) made inside netns; all closed on the way out, which removes the tap."""
+    flags = lib.IFF_TAP | lib.IFF_NO_PI | lib.IFF_VNET_HDR | lib.IFF_MULTI_QUEUE
+    fds = []
+    try:
+        for _ in range(queues):
+            fds.append(netns.call(open_tap, name, flags, path))
+        yield fds
+    finally:
+        for fd in fds:
+            os.close(fd)
