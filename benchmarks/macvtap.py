@@ -12,8 +12,8 @@ import argparse
 import statistics
 
 from kvmnet.guest_image import build
-from kvmnet.host.macvtap_topology import MacvtapTopology
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.macvtap import MacvtapTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.peer.latency import bounced_round_trip
 from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate

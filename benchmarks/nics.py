@@ -20,7 +20,7 @@ import argparse
 import statistics
 
 from kvmnet.guest_image import build
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.peer.ceiling import measure, path_ceiling
 from kvmnet.runners import RUNNERS, QemuRunner

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from kvmnet.backends.vhost import VhostNetBackend, VhostUserBackend, vhost_net_present
 from kvmnet.guest_image import build
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.peer.latency import bounced_round_trip
 from kvmnet.peer.streams import guest_to_peer, peer_to_guest, verified_rate
 from kvmnet.runners import BuiltinRunner, QemuRunner
 from kvmnet.runners.nics import Nic, NicGuest
-from kvmnet.vhost import testpmd
+from kvmnet.backends.vhost import testpmd
 
 MAC = "02:6b:76:00:00:01"
 ROUND_TRIPS, RTT_SIZE = 300, 64

@@ -13,8 +13,8 @@ import pytest
 from kvmnet.guest import GuestGone
 from kvmnet.peer.streams import (guest_to_peer, new_seed, paced_interrupts, peer_to_guest,
                                  perfect)
-from kvmnet.vhost.flip import flipping
-from kvmnet.vhost.frontend import BACKEND_FEATURES, backend_feature_names
+from kvmnet.backends.vhost.flip import flipping
+from kvmnet.backends.vhost.frontend import BACKEND_FEATURES, backend_feature_names
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 

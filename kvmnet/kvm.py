@@ -8,7 +8,7 @@ kernel's KVM_CAP_* names without the prefix, with the values of <linux/kvm.h>.
 import enum
 import os
 
-from kvmnet.host import kconfig
+from kvmnet import kconfig
 from kvmnet.syscall import SyscallError, constants, ffi, ioctl, lib
 
 DEFAULT_DEVICE = "/dev/kvm"

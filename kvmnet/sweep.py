@@ -10,7 +10,7 @@ such as `kvmnet-*`: each resource carries the pid of the process that made it in
 and goes only once that process is gone (kvmnet.process.alive):
 
     guest QEMUs    argv `-name kvmnet-guest-<pid>`                     kvmnet.runners.qemu
-    testpmds       argv `--file-prefix=kvmnet-<pid>-<n>`; the runtime  kvmnet.vhost.testpmd
+    testpmds       argv `--file-prefix=kvmnet-<pid>-<n>`; the runtime  kvmnet.backends.vhost.testpmd
                    directory of that name, and the files it lists
                    (vhost-user socket, commands, a log made for it)
     lab machines   argv `-name kvmnet-lab-<pid>`                       kvmnet.lab.machine
@@ -29,7 +29,7 @@ from pathlib import Path
 from kvmnet import lab, process
 from kvmnet.host import netns
 from kvmnet.runners import qemu
-from kvmnet.vhost import testpmd
+from kvmnet.backends.vhost import testpmd
 
 PERF_LOCKS = re.compile(r"^kvmnet-perf-(\d+)-")
 

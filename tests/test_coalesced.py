@@ -13,7 +13,7 @@ import pytest
 from kvmnet import testframe
 from kvmnet.devices.e1000 import E1000
 from kvmnet.guest_image import build
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.peer.streams import peer_to_guest, verified_rate
 from kvmnet.runners import BuiltinRunner

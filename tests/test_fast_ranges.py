@@ -11,7 +11,7 @@ import pytest
 
 from kvmnet.devices.e1000 import E1000
 from kvmnet.guest_image import build
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.runners import BuiltinRunner
 from kvmnet.runners.nics import Nic

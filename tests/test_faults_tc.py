@@ -7,7 +7,7 @@ import pytest
 from faults import tc
 from kvmnet import testframe
 from kvmnet.host.netns import Netns
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer import bulk
 from kvmnet.peer.bulk import Peer
 

@@ -8,7 +8,7 @@ import pytest
 
 from kvmnet.guest import GuestError
 from kvmnet.guest_image import build
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.peer.streams import guest_to_peer, new_seed, peer_to_guest, perfect, settled
 from kvmnet.runners import RUNNERS, QemuRunner

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from kvmnet.host import kconfig, links, netns, tun, vhost
+from kvmnet import kconfig
+from kvmnet.host import links, netns, tun, vhost
 from kvmnet.syscall import lib
 from kvmnet.host.summary import host_summary
 from kvmnet.syscall import SyscallError

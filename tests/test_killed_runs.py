@@ -29,7 +29,7 @@ from kvmnet.guest_image import build
 from kvmnet.host import netns
 from kvmnet.lab import machine
 from kvmnet.runners import QemuRunner, qemu
-from kvmnet.vhost import testpmd
+from kvmnet.backends.vhost import testpmd
 from suite_runner import ROOT
 
 # The outer run's variables that must not reach a run under test (suite_runner.py).

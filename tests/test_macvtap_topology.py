@@ -1,4 +1,4 @@
-"""kvmnet.host.macvtap, kvmnet.backends.macvtap and kvmnet.host.macvtap_topology: macvtaps
+"""kvmnet.host.macvtap, kvmnet.backends.macvtap and kvmnet.topology.macvtap: macvtaps
 on a lower device are built as described, their queues are found by number in their own
 namespace, and nothing is left behind."""
 
@@ -10,7 +10,7 @@ from pyroute2 import NetlinkError
 
 from kvmnet import testframe
 from kvmnet.host import macvtap, tun
-from kvmnet.host.macvtap_topology import MacvtapTopology
+from kvmnet.topology.macvtap import MacvtapTopology
 from kvmnet.peer import watch
 from kvmnet.peer.bulk import Peer
 from kvmnet.syscall import lib

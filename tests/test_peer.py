@@ -2,6 +2,7 @@
 flow control against a slow consumer, faults that verification must catch, capture, probes."""
 
 import os
+import re
 import select
 import threading
 import time
@@ -14,7 +15,7 @@ from scapy.utils import rdpcap
 
 from faults import tc
 from kvmnet import testframe
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer import bulk, capture, ceiling, probes
 from kvmnet.peer.bulk import Peer
 
@@ -265,7 +266,10 @@ def test_corrupted_frames_are_counted_bad(topo, peer):
             bulk.send(topo.taps[0].fd, peer.mac, GUEST, SEED, 100, 128)
             result = receiving.wait()
     assert (result.got, result.bad, result.lost) == (0, 100, 0), result.summary()
-    assert result.bad_frames[0] == "seq 0: payload differs at byte 40"
+    said = re.fullmatch(r"seq 0 corrupted: byte 40 \(of 128\) is (\w\w), expected (\w\w)",
+                        result.bad_frames[0])
+    assert said, result.bad_frames[0]
+    assert int(said[1], 16) == int(said[2], 16) ^ 0xFF, "the filter flips every bit of it"
 
 
 @needs_root

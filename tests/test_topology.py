@@ -1,4 +1,4 @@
-"""kvmnet.host.topology and kvmnet.backends.tap: the bridge layout is built as described,
+"""kvmnet.topology.bridge and kvmnet.backends.tap: the bridge layout is built as described,
 stays quiet, and leaves nothing behind on any exit path."""
 
 import os
@@ -9,8 +9,9 @@ import pytest
 
 from kvmnet import testframe
 from kvmnet.backends.tap import TapBackend
-from kvmnet.host import links, netns, topology, tun
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.host import links, netns, tun
+from kvmnet.topology import bridge as topology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 
 pytestmark = pytest.mark.needs_root

@@ -12,7 +12,7 @@ same checks passing without the fault.
 import pytest
 
 from kvmnet import guest_image
-from kvmnet.vhost import testpmd
+from kvmnet.backends.vhost import testpmd
 from suite_runner import expect
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root,

@@ -16,8 +16,8 @@ import pytest
 from kvmnet.devices.virtio_net import F, VirtioNetPci
 from kvmnet.host.vhost import VhostNetUnavailable
 from kvmnet.syscall import ffi, lib
-from kvmnet.vhost import VhostFrontend, kernel
-from kvmnet.vhost.frontend import BACKEND_FEATURES
+from kvmnet.backends.vhost import VhostFrontend, kernel
+from kvmnet.backends.vhost.frontend import BACKEND_FEATURES
 
 from tests.drivers.virtio import VirtioNetDriver
 from test_dev_nic import MAC, Rig
@@ -50,7 +50,7 @@ def test_ioctl_numbers_and_structs_are_linux_vhost_h():
 
 
 class RecordedIoctls:
-    """kvmnet.vhost.kernel's ioctl, recorded: (request, decoded struct) per call."""
+    """kvmnet.backends.vhost.kernel's ioctl, recorded: (request, decoded struct) per call."""
 
     def __init__(self, features):
         self.calls, self.features = [], features

@@ -14,12 +14,12 @@ from kvmnet.backends.vhost import VhostUserBackend
 from kvmnet.devices import virtio_pci as vp
 from kvmnet.guest import GuestGone
 from kvmnet.guest_image import build
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer import streams
 from kvmnet.peer.bulk import Peer
 from kvmnet.runners import BuiltinRunner, QemuRunner
 from kvmnet.runners.nics import Nic, NicGuest
-from kvmnet.vhost import testpmd
+from kvmnet.backends.vhost import testpmd
 
 from test_virtio_kicks import notify_exits
 
@@ -209,7 +209,7 @@ def test_without_msi_routes_the_vmm_delivers_and_the_irqfd_check_fails(tmp_path,
 
 def test_offered_features_are_ours_less_what_testpmd_lacks(tmp_path):
     """The guest accepted only backend features testpmd offers."""
-    from kvmnet.vhost.frontend import BACKEND_FEATURES
+    from kvmnet.backends.vhost.frontend import BACKEND_FEATURES
     with vhost_rig(tmp_path) as rig:
         frontend = rig.backend.vhost
         accepted = rig.device.driver_features

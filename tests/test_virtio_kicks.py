@@ -6,7 +6,7 @@ streams are counted.)"""
 import pytest
 
 from kvmnet.guest_image import build
-from kvmnet.host.topology import BridgeTopology
+from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.runners import BuiltinRunner
 from kvmnet.runners.nics import Nic

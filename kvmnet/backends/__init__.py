@@ -7,7 +7,10 @@ Every backend has the same face:
     name            the host-side link it feeds (in its namespace)
     close()         and use as a context manager
 
-tap.TapBackend is a tap queue; macvtap, vhost-net and vhost-user will sit beside it.
+tap.TapBackend is a tap queue, macvtap.MacvtapBackend a macvtap's; vhost.VhostNetBackend and
+vhost.VhostUserBackend hand a virtio-net device's rings to the kernel's vhost-net or to a
+vhost-user backend (the vhost transports live in vhost/). Above them, kvmnet.topology builds
+the layouts that hand these out; below them, kvmnet.host has the primitives.
 """
 
 from kvmnet.backends.tap import TapBackend

@@ -56,7 +56,7 @@ class VirtioNet(VirtioDevice):
     def __init__(self, mac, backend, faults=(), mtu=1500, vhost=None):
         self.mac = parse_mac(mac)
         self.backend, self.mtu = backend, mtu
-        self.vhost = vhost  # a kvmnet.vhost.VhostFrontend the rings may be handed to
+        self.vhost = vhost  # a kvmnet.backends.vhost.frontend.VhostFrontend the rings may be handed to
         self.handed_off = False
         self.transport = None  # set by VirtioNetPci
         self.memory = None
@@ -336,7 +336,7 @@ class _PyRing:
 class VirtioNetPci(VhostHandoff, VirtioPci):
     """virtio-net as a PCI function: modern-only (1af4:1041) or transitional (1af4:1000).
 
-    vhost: a kvmnet.vhost.VhostFrontend to hand the rings to (at DRIVER_OK when
+    vhost: a kvmnet.backends.vhost.frontend.VhostFrontend to hand the rings to (at DRIVER_OK when
     auto_handoff, else on handoff()); see kvmnet.devices.virtio_vhost."""
 
     def __init__(self, mac, backend, faults=(), transitional=False, mtu=1500, vhost=None,

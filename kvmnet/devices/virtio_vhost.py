@@ -1,5 +1,5 @@
 """The vhost handoff of virtio-net's datapath: VirtioNetPci's RX and TX rings given to a
-vhost backend (kvmnet.vhost.VhostFrontend), and taken back, mid-stream.
+vhost backend (kvmnet.backends.vhost.frontend.VhostFrontend), and taken back, mid-stream.
 
     device = VirtioNetPci(mac, backend, vhost=frontend)   # auto_handoff=True by default
     ...                                  # guest sets DRIVER_OK: the rings go to the backend
@@ -33,7 +33,7 @@ Guest does: it stops the guest and ends its channel with the reason).
 import os
 import struct
 
-from kvmnet.vhost.frontend import Vring
+from kvmnet.backends.vhost.frontend import Vring
 
 RX, TX = 0, 1
 PAGE = 4096

@@ -2,7 +2,7 @@
 
 import os
 
-from kvmnet.host import kconfig
+from kvmnet import kconfig
 from kvmnet.host.flags import bit_names
 from kvmnet.syscall import ffi, ioctl
 

@@ -35,7 +35,7 @@ mount -t tmpfs tmpfs dev/shm
 # A fresh /run: the host's (its /run/netns above all) is not the lab's. /tmp stays the
 # overlay's, so files a caller left there (a preloaded fault library) are seen.
 mount -t tmpfs -o mode=0755 tmpfs run
-# The candidate's own configuration where the suite looks for a kernel's (kvmnet.host.kconfig).
+# The candidate's own configuration where the suite looks for a kernel's (kvmnet.kconfig).
 mount -t tmpfs -o mode=0755 tmpfs boot
 [ -f /config ] && cp /config "boot/config-$(uname -r)"
 mkdir -p run/kvmnet-lab

@@ -21,7 +21,7 @@ import os
 
 import fixtures.macvtap
 import kvmnet.host.macvtap
-from kvmnet.host.macvtap_topology import LOWER, MacvtapTopology
+from kvmnet.topology.macvtap import LOWER, MacvtapTopology
 
 OTHER_MAC = "02:6b:76:00:00:66"
 # bridge -> source: the host stack keeps a copy of the guest's frames, and other unicast

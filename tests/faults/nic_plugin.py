@@ -44,7 +44,7 @@ import fixtures.network
 import kvmnet.devices.e1000
 import kvmnet.devices.virtio_calls
 import kvmnet.runners.builtin
-import kvmnet.vhost.frontend
+import kvmnet.backends.vhost.frontend
 import kvmnet.vmm.irq
 import kvmnet.vmm.msix
 
@@ -71,7 +71,7 @@ def pytest_configure(config):
         kvmnet.vmm.irq.IrqLine.set = lambda self, level: None
         kvmnet.vmm.msix.Msix._deliver_pending = lambda self: None
         kvmnet.devices.virtio_calls.QueueCalls.sync = lambda self: None  # no irqfd either
-    _vhost_faults(kvmnet.vhost.frontend.VhostFrontend)
+    _vhost_faults(kvmnet.backends.vhost.frontend.VhostFrontend)
     _reset_faults(os.environ.get("KVMNET_TEST_RESET_KEEPS"))
     if wrong_mac:
         real = fixtures.network.Nic
@@ -103,13 +103,13 @@ def _vhost_faults(frontend):
 
         def smaller(self, *args, **kwargs):
             made(self, *args, **kwargs)
-            self.features &= ~(1 << getattr(kvmnet.vhost.frontend.lib, lacks))
+            self.features &= ~(1 << getattr(kvmnet.backends.vhost.frontend.lib, lacks))
         frontend.__init__ = smaller
     if os.environ.get("KVMNET_TEST_VHOST_OFFER_ALL"):  # and hands on what the guest took
-        frontend.offer = lambda self, ours: ours | kvmnet.vhost.frontend.BACKEND_FEATURES
+        frontend.offer = lambda self, ours: ours | kvmnet.backends.vhost.frontend.BACKEND_FEATURES
 
         def unchecked(self, driver_features):
-            self.negotiated = driver_features & kvmnet.vhost.frontend.BACKEND_FEATURES
+            self.negotiated = driver_features & kvmnet.backends.vhost.frontend.BACKEND_FEATURES
             self.transport.set_features(self.negotiated)
         frontend.set_features = unchecked
     if os.environ.get("KVMNET_TEST_VHOST_NO_HANDOFF"):

@@ -19,7 +19,7 @@ import itertools
 import os
 import struct
 
-from kvmnet.host import kconfig
+from kvmnet import kconfig
 
 # Kernel names, from <linux/bpf.h>, <linux/pkt_cls.h>.
 BPF_PROG_LOAD, BPF_PROG_TYPE_SCHED_CLS = 5, 3

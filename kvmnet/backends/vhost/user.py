@@ -17,7 +17,7 @@ import array
 import socket
 import struct
 
-from kvmnet.vhost.frontend import BackendGone, VhostError
+from kvmnet.backends.vhost.frontend import BackendGone, VhostError
 
 # Requests (front-end message types), numbered as the spec numbers them.
 VHOST_USER_GET_FEATURES = 1
@@ -115,7 +115,7 @@ class VhostUserClient:
         self._send(request)
         return U64.unpack(self._reply(request)[:8])[0]
 
-    # The transport interface (kvmnet.vhost.frontend).
+    # The transport interface (kvmnet.backends.vhost.frontend).
     def set_owner(self):
         self._request(VHOST_USER_SET_OWNER)
 

@@ -9,7 +9,7 @@
 
 Each macvtap carries its guest's MAC and is a MacvtapBackend a guest NIC takes. The switch
 lets the checks see what leaves the host (capture on uplink) and turn hairpin on or off; the
-peer is a station on it. Both namespaces are kept quiet as in kvmnet.host.topology.
+peer is a station on it. Both namespaces are kept quiet as in kvmnet.topology.bridge.
 """
 
 import fcntl
@@ -18,7 +18,7 @@ import struct
 
 from kvmnet.backends.macvtap import MacvtapBackend
 from kvmnet.host import links, macvtap
-from kvmnet.host.topology import PEER_IFNAME, ScratchTopology
+from kvmnet.topology.bridge import PEER_IFNAME, ScratchTopology
 
 LOWER, UPLINK, SWITCH, SWITCH_PORT = "nic0", "uplink", "sw0", "swp0"
 # netdevice(7): add or remove a link-layer multicast address in a device's filter.

@@ -7,21 +7,31 @@ Both have the usual backend face (fd, vnet_hdr_size, name, close()) for the VMM'
 datapath, which serves the rings until the handoff and again after take_back(): the
 fallback's (a TapBackend) or the tap's fd. A VhostUserBackend without a fallback gives the
 C datapath a dead end (a socketpair nobody reads: frames it sends are counted as backend
-errors, nothing arrives). `vhost` is the kvmnet.vhost.VhostFrontend the built-in VMM's
+errors, nothing arrives). `vhost` is the kvmnet.backends.vhost.frontend.VhostFrontend the built-in VMM's
 virtio-net hands its rings to; it is connected (vhost-user) or opened (vhost-net) when the
 backend is made, so a missing backend fails here, before a guest boots.
 
 QEMU takes a VhostUserBackend as `-chardev socket,path=... -netdev vhost-user` (a vhost-user
 socket serves one frontend at a time: one backend per guest, and the built-in VMM's frontend
 is only connected on `connect()`), and a VhostNetBackend as its tap with vhost=on.
+
+One frontend (`frontend.VhostFrontend`) holds what the two transports share: feature
+negotiation, the memory table from GuestMemory's memfd, and per vring its size, base, ring
+addresses, kick and call eventfds; `start_vring` hands a ring over and `stop_vring` takes it
+back, returning the index the backend would take next (GET_VRING_BASE). The transports, one
+method per message or ioctl: `kernel.KernelVhostNet` (/dev/vhost-net, constants and structs
+from <linux/vhost.h>) and `user.VhostUserClient` (vhost-user over AF_UNIX, fds with
+SCM_RIGHTS). `testpmd.Testpmd` runs DPDK's dpdk-testpmd as a real vhost-user backend in a
+scratch namespace; `flip.flipping` hands the rings back and forth while frames flow. The
+device side is kvmnet.devices.virtio_vhost; the vhost-net probe is kvmnet.host.vhost.
 """
 
 import os
 import socket
 
-from kvmnet.vhost.frontend import VhostFrontend
-from kvmnet.vhost.kernel import KernelVhostNet
-from kvmnet.vhost.user import VhostUserClient
+from kvmnet.backends.vhost.frontend import VhostFrontend
+from kvmnet.backends.vhost.kernel import KernelVhostNet
+from kvmnet.backends.vhost.user import VhostUserClient
 
 
 class VhostUserBackend:
