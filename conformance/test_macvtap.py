@@ -22,8 +22,8 @@ from kvmnet.host import links
 from kvmnet.host.macvtap import create as add_macvtap
 from kvmnet.peer import probes, watch
 from kvmnet.peer.bulk import Peer
-from kvmnet.peer.streams import (COUNT_CARRIER, arrivals, guest_to_guest, guest_to_peer,
-                                 new_seed, peer_blast, peer_to_guest, perfect)
+from kvmnet.peer.streams import (COUNT_CARRIER, PathFailure, arrivals, guest_to_guest,
+                                 guest_to_peer, new_seed, peer_blast, peer_to_guest, perfect)
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
@@ -44,7 +44,7 @@ def diagnosed(topology, guest):
     not its macvtap's, the misconfiguration production hosts meet most."""
     try:
         yield
-    except AssertionError as e:
+    except (AssertionError, PathFailure) as e:
         macvtap_mac = topology.macvtap_mac(0)
         if macvtap_mac == guest.mac or topology.mode in TAKES_ANY_UNICAST:
             raise

@@ -194,7 +194,7 @@ class Rtl8139(Nic):
             return lib.rtl8139_tx_summary(r)
         if name == "anar":
             return self._regs["anar"]
-        raise AssertionError(name)
+        raise LookupError(f"rtl8139 register {name!r} has no reader")  # a table out of step
 
     def _set(self, name, value):
         r = self.r
