@@ -25,7 +25,7 @@ import os
 import struct
 import threading
 
-from kvmnet.devices.nic import Faults, batch_scheduled, mac_text, parse_mac
+from kvmnet.devices.nic import Faults, batch_scheduled, parse_mac
 from kvmnet.devices.virtio_pci import VirtioDevice, VirtioPci
 from kvmnet.devices.virtio_vhost import VhostHandoff
 from kvmnet.syscall import check, ffi, lib
@@ -128,7 +128,7 @@ class VirtioNet(VirtioDevice):
                 ring.size = q.size if q.enabled else 0
                 ring.event_idx = event_idx
         self.notify(RX)
-        self.transport._activated()
+        self.transport.activated()
 
     def notify(self, index):
         if self.handed_off and index in (RX, TX):
@@ -221,9 +221,49 @@ class VirtioNet(VirtioDevice):
         stats = self._state.stats
         return {name: getattr(stats, name) for name, _ in ffi.typeof(stats).fields}
 
-    @property
-    def current_mac(self):
-        return mac_text(bytes(self._state.filter.mac))
+    def set_call_fds(self, rx, tx):
+        """The eventfds the datapath signals for a queue's interrupt (irqfds, or the
+        transport's call watcher); -1: it returns to be asked instead."""
+        self._state.rx_call_fd, self._state.tx_call_fd = rx, tx
+
+    # The RX and TX rings, for a vhost handoff (kvmnet.devices.virtio_vhost): the C
+    # datapath lets them go, and takes them back at the indexes it is given.
+    def release_rings(self):
+        """Stop the datapath and let its rings go: ({index: (size, desc, avail, used)} of
+        those set up, {index: the next available entry}, whether a frame read from the
+        backend but not yet delivered was dropped). The C datapath no longer touches them."""
+        self.stop_threads(wake=False)
+        rings, bases = {}, {}
+        with self._lock:
+            state = self._state
+            dropped, state.pending = bool(state.pending), 0
+            for index, ring in ((RX, state.rx), (TX, state.tx)):
+                if ring.size:
+                    rings[index] = (ring.size, ring.desc, ring.avail, ring.used)
+                    bases[index] = ring.last_avail
+                ring.size = 0
+            self.handed_off = True
+        return rings, bases, dropped
+
+    def resume_rings(self, rings, bases):
+        """Take rings back ({index: (size, desc, avail, used)}), each resuming at bases[index]
+        (or where it stopped) with the used index the guest's memory holds, and restart the
+        datapath; kicks a backend consumed are looked at again."""
+        with self._lock:
+            state = self._state
+            for index, (size, desc, avail, used) in rings.items():
+                ring = state.rx if index == RX else state.tx
+                ring.desc, ring.avail, ring.used = desc, avail, used
+                used_idx = struct.unpack("<H", self.memory.read(used + 2, 2))[0]
+                ring.last_avail = bases.get(index, ring.last_avail)
+                ring.used_idx = ring.signalled = used_idx
+                ring.size = size
+            if "lose_descriptor" in self.faults and TX in bases:
+                state.lose_next_tx = 1  # the fault bites the first chain sent after it
+            self.handed_off = False
+        self.start()
+        for index in (RX, TX):
+            os.eventfd_write(self.kick_fd(index), 1)
 
     # The control queue (5.1.6.5): [class, command][data...] readable, [ack] writable.
     def _control(self):
@@ -345,7 +385,7 @@ class VirtioNetPci(VhostHandoff, VirtioPci):
         super().__init__(net, transitional=transitional)
         net.transport = self
         self.net = net
-        net._state.rx_call_fd, net._state.tx_call_fd = self.calls.fds[RX], self.calls.fds[TX]
+        net.set_call_fds(self.calls.fds[RX], self.calls.fds[TX])
         self._init_vhost(vhost, auto_handoff)
 
     @property

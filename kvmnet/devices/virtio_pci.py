@@ -174,6 +174,10 @@ class VirtioPci(PciDevice):
             if self.irq is not None:
                 self.irq.set(True)
 
+    def activated(self):
+        """The device took DRIVER_OK (VirtioDevice.activate): a hook for what a transport
+        adds to it (the vhost handoff, kvmnet.devices.virtio_vhost)."""
+
     def needs_reset(self):
         """The device cannot go on until the driver resets it."""
         self.status |= STATUS_NEEDS_RESET

@@ -31,7 +31,6 @@ Guest does: it stops the guest and ends its channel with the reason).
 """
 
 import os
-import struct
 
 from kvmnet.backends.vhost.frontend import Vring
 
@@ -63,7 +62,7 @@ class VhostHandoff:
     def handed_off(self):
         return self.net.handed_off
 
-    def _activated(self):
+    def activated(self):
         """DRIVER_OK was set: hand the rings over when asked to."""
         if self.frontend is not None and self.auto_handoff and self.vhost_error is None:
             self.handoff()
@@ -82,19 +81,8 @@ class VhostHandoff:
         if frontend is None or net.handed_off:
             raise RuntimeError("no vhost frontend to hand off to" if frontend is None
                                else "the rings are already handed off")
-        net.stop_threads(wake=False)
-        bases = {}
-        with net._lock:
-            state = net._state
-            if state.pending:
-                state.pending = 0
-                self.handoff_dropped += 1
-            for index, ring in ((RX, state.rx), (TX, state.tx)):
-                if ring.size:
-                    self._rings[index] = (ring.size, ring.desc, ring.avail, ring.used)
-                    bases[index] = ring.last_avail
-                ring.size = 0  # the C datapath no longer touches it
-            net.handed_off = True
+        self._rings, bases, dropped = net.release_rings()
+        self.handoff_dropped += dropped
         try:
             if not self._memory_sent:
                 frontend.set_memory(self.memory)
@@ -125,24 +113,8 @@ class VhostHandoff:
         return bases
 
     def _resume(self, bases):
-        net = self.net
-        with net._lock:
-            state = net._state
-            for index, ring in ((RX, state.rx), (TX, state.tx)):
-                if index not in self._rings:
-                    continue
-                size, desc, avail, used = self._rings.pop(index)
-                ring.desc, ring.avail, ring.used = desc, avail, used
-                base = bases.get(index, ring.last_avail)
-                used_idx = struct.unpack("<H", self.memory.read(used + 2, 2))[0]
-                ring.last_avail, ring.used_idx, ring.signalled = base, used_idx, used_idx
-                ring.size = size
-            if "lose_descriptor" in net.faults and TX in bases:
-                state.lose_next_tx = 1  # the fault bites the first chain sent after it
-            net.handed_off = False
-        net.start()
-        for index in (RX, TX):  # kicks the backend consumed: the C side looks again
-            os.eventfd_write(net.kick_fd(index), 1)
+        rings, self._rings = self._rings, {}
+        self.net.resume_rings(rings, bases)
 
     def _drop_rings(self):
         """Device reset while handed off: stop the backend's rings, keep nothing."""
@@ -153,8 +125,7 @@ class VhostHandoff:
             except Exception:  # a dead backend: nothing to stop
                 pass
             self._rings.clear()
-            self.net.handed_off = False
-            self.net.start()
+            self.net.resume_rings({}, {})
 
     def _backend_died(self, reason):
         if self.vhost_error is not None:
@@ -163,16 +134,4 @@ class VhostHandoff:
         self.needs_reset()
         for listener in self.on_vhost_error:
             listener(reason)
-
-    def ring_indexes(self):
-        """{ring index: (avail idx, used idx)} as the guest's memory has them now."""
-        state = self.net._state
-        out = {}
-        for index, ring in ((RX, state.rx), (TX, state.tx)):
-            size, desc, avail, used = self._rings.get(index, (ring.size, ring.desc, ring.avail,
-                                                              ring.used))
-            if size:
-                out[index] = (struct.unpack("<H", self.memory.read(avail + 2, 2))[0],
-                              struct.unpack("<H", self.memory.read(used + 2, 2))[0])
-        return out
 

@@ -8,9 +8,6 @@ from dataclasses import dataclass
 
 from pyroute2 import NetlinkError
 
-# The kinds of link a KVM host's network paths are built from.
-KINDS = ("bridge", "veth", "macvlan", "macvtap", "tun")
-
 
 @dataclass(frozen=True)
 class Link:

@@ -124,10 +124,6 @@ class BridgeTopology(ScratchTopology):
     def bridge(self):
         return BRIDGE
 
-    @property
-    def bridge_veth(self):
-        return BRIDGE_VETH
-
     def __repr__(self):
         where = self.netns.name if self.netns else "unbuilt"
         return f"BridgeTopology({where}, {len(self.taps)} taps, mtu {self.mtu})"

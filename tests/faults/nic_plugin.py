@@ -43,6 +43,7 @@ import pytest
 import fixtures.network
 import kvmnet.devices.e1000
 import kvmnet.devices.virtio_calls
+import kvmnet.devices.virtio_vhost
 import kvmnet.runners.builtin
 import kvmnet.backends.vhost.frontend
 import kvmnet.vmm.irq
@@ -113,8 +114,7 @@ def _vhost_faults(frontend):
             self.transport.set_features(self.negotiated)
         frontend.set_features = unchecked
     if os.environ.get("KVMNET_TEST_VHOST_NO_HANDOFF"):
-        import kvmnet.devices.virtio_vhost
-        kvmnet.devices.virtio_vhost.VhostHandoff._activated = lambda self: None
+        kvmnet.devices.virtio_vhost.VhostHandoff.activated = lambda self: None
     if os.environ.get("KVMNET_TEST_VHOST_DEAF"):
         frontend.on_death = lambda self, callback: None
 
