@@ -13,6 +13,25 @@ vhost-user backend (the vhost transports live in vhost/). Above them, kvmnet.top
 the layouts that hand these out; below them, kvmnet.host has the primitives.
 """
 
+from typing import Optional, Protocol
+
 from kvmnet.backends.tap import TapBackend
 
-__all__ = ["TapBackend"]
+
+class Backend(Protocol):
+    """Where a NIC's frames go (the face above); vhost and socket_path say who else may
+    serve a virtio NIC's rings (None for a plain tap or macvtap)."""
+
+    fd: int
+    vnet_hdr_size: int
+    name: str
+    vhost: Optional[object]        # the VhostFrontend the built-in VMM hands its rings to
+    socket_path: Optional[str]     # a vhost-user server QEMU connects to instead of fd
+
+    def inheritable_fd(self) -> int:
+        """fd, made inheritable, for a VMM process (QEMU) to take."""
+
+    def close(self) -> None: ...
+
+
+__all__ = ["Backend", "TapBackend"]

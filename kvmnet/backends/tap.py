@@ -40,6 +40,9 @@ def queue_flags(vnet_hdr_size, fd, set_flags=None):
 class TapBackend:
     """One queue of tap `name` in `netns`; vnet_hdr_size 0 (none), 10 or 12."""
 
+    vhost = None        # no vhost frontend: the VMM's own datapath serves it
+    socket_path = None  # not a vhost-user server
+
     def __init__(self, fd, name, netns, vnet_hdr_size):
         self.fd = fd
         self.name = name

@@ -198,8 +198,6 @@ class Nic(PciDevice):
         except BaseException:
             lib.nic_core_destroy(core)
             raise
-        self.irq = None
-        self.coalesced = None  # the VM's CoalescedRing, set by the machine (or None)
         self._memory = None
         self._thread = None
         self.thread_error = None  # what ended the device thread, if not close()

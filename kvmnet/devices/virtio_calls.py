@@ -46,7 +46,7 @@ class QueueCalls:
     def sync(self):
         """Bind each call fd to its queue's vector where MSI-X lets it, unbind the rest."""
         t = self.transport
-        routes = getattr(t, "msi_routes", None)
+        routes = t.msi_routes
         if t.vm is None or routes is None or self.fds is None:
             return
         with self._lock:
@@ -96,7 +96,7 @@ class QueueCalls:
         with self._lock:
             for binding in self._bindings or ():
                 binding.unbind()
-            routes = getattr(self.transport, "msi_routes", None)
+            routes = self.transport.msi_routes
             if routes is not None and self._bindings is not None:
                 for vector in range(self.transport.msix.vectors):
                     routes.remove((id(self.transport), vector))

@@ -84,7 +84,6 @@ class VirtioPci(PciDevice):
     def __init__(self, device, transitional=False, class_code=0x020000):
         self.virtio, self.transitional = device, transitional
         self.queues = [Queue() for _ in range(device.QUEUES)]
-        self.msix = None
         modern_bar = Bar(MODERN_BAR_SIZE, device=_Region(self._modern_read, self._modern_write))
         legacy_bar = Bar(64, io=True, device=_Region(self._legacy_read, self._legacy_write))
         bars = [legacy_bar if transitional else None, None, None, None, modern_bar]
@@ -102,8 +101,6 @@ class VirtioPci(PciDevice):
         self.add_capability(CAP_VENDOR, _cap(CAP_NOTIFY, NOTIFY, NOTIFY_MULT * device.QUEUES)
                             + struct.pack("<I", NOTIFY_MULT))
         self._lock = threading.RLock()
-        self.irq = None
-        self.msi_routes = None  # the machine's kvmnet.vmm.msi_routes.MsiRoutes, when plugged
         self.calls = QueueCalls(self, device.QUEUES)
         self.msix.on_change.append(self.calls.sync)
         self._reset_state()

@@ -3,6 +3,7 @@
 import threading
 from pathlib import Path
 
+from kvmnet.devices.virtio_vhost import VhostHandoff
 from kvmnet.guest import GuestChannel
 from kvmnet.kvm import Kvm
 from kvmnet.runners.nics import builtin_device
@@ -27,7 +28,7 @@ class BuiltinGuest:
         self.machine.on_serial(self.channel.receive, self.channel.end)
         self.vhost_error = None
         for device in self.machine.devices:
-            if hasattr(device, "on_vhost_error"):
+            if isinstance(device, VhostHandoff):
                 device.on_vhost_error.append(self._vhost_gone)
         self.machine.start()
 

@@ -52,7 +52,7 @@ def builtin_device(nic):
         from kvmnet.devices.rtl8139 import Rtl8139
         return Rtl8139(nic.mac, nic.backend, faults=nic.faults)
     from kvmnet.devices.virtio_net import VirtioNetPci
-    vhost = getattr(nic.backend, "vhost", None)
+    vhost = nic.backend.vhost
     if vhost is not None and not nic.uses_vnet_hdr:
         raise ValueError(f"a vhost backend serves virtio NICs, not {nic.model}")
     return VirtioNetPci(nic.mac, nic.backend, faults=nic.faults,
@@ -66,7 +66,7 @@ def qemu_arguments(nics, memory_mib=None):
     for i, nic in enumerate(nics):
         if nic.faults:
             raise ValueError("fault switches exist only in the built-in models")
-        socket_path = getattr(nic.backend, "socket_path", None)
+        socket_path = nic.backend.socket_path
         if socket_path is not None:
             if not shared_memory:
                 shared_memory = True
@@ -80,7 +80,7 @@ def qemu_arguments(nics, memory_mib=None):
         fds.append(fd)
         extra = f",host_mtu={nic.mtu}" if nic.uses_vnet_hdr and nic.mtu != 1500 else ""
         extra += "".join(f",{p}" for p in nic.qemu_properties)
-        vhost = "on" if getattr(nic.backend, "vhost", None) is not None else "off"
+        vhost = "on" if nic.backend.vhost is not None else "off"
         args += ["-netdev", f"tap,id=n{i},fd={fd},vhost={vhost}",
                  "-device", f"{QEMU_DEVICES[nic.model]},netdev=n{i},mac={nic.mac}{extra}"]
     return args, fds
@@ -167,5 +167,5 @@ class NicGuest:
 
     def model_counters(self):
         """The built-in device model's counters; {} under QEMU."""
-        nics = getattr(self.guest, "nics", None)
+        nics = self.guest.nics
         return dict(nics[self.index].counters) if nics else {}

@@ -23,7 +23,7 @@ from kvmnet.vmm.debug_exit import PORT as DEBUG_EXIT_PORT, DebugExit
 from kvmnet.vmm.irq import IrqLine, pci_gsi
 from kvmnet.vmm.memory import GuestMemory
 from kvmnet.vmm.msi_routes import MsiRoutes
-from kvmnet.vmm.pci import CONFIG_ADDRESS, INTERRUPT_LINE, PciBus
+from kvmnet.vmm.pci import CONFIG_ADDRESS, PciBus, Wiring
 from kvmnet.vmm.serial import RBR_THR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed, Vcpu
 
@@ -108,14 +108,9 @@ class Machine:
             raise RuntimeError("PCI devices are plugged before the machine starts")
         if slot is None:
             slot = next(s for s in range(1, 32) if s not in self.pci.devices)
-        device.vm = self.vm
-        device.coalesced = self.coalesced  # for zones of its own (e1000: RDT)
-        device.memory = self.memory
-        device.irq = IrqLine(self.vm, pci_gsi(slot))
-        device.config[INTERRUPT_LINE] = device.irq.gsi
-        if getattr(device, "msix", None) is not None:
-            device.msix.signal = self.vm.signal_msi
-            device.msi_routes = self.msi_routes
+        device.attach(Wiring(self.vm, self.memory, IrqLine(self.vm, pci_gsi(slot)),
+                             coalesced=self.coalesced, signal_msi=self.vm.signal_msi,
+                             msi_routes=self.msi_routes))
         self.pci.add(slot, device)
         self.devices.append(device)
         return slot

@@ -8,6 +8,8 @@ guest may write.
 """
 
 import struct
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 CONFIG_ADDRESS, CONFIG_DATA = 0xCF8, 0xCFC
 ENABLE = 0x8000_0000
@@ -29,8 +31,27 @@ class Bar:
         self.address = 0
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """What a machine hands a PCI function it plugs in (PciDevice.attach): its VM (for
+    ioeventfds and coalesced zones), the guest's memory, its INTx line, the VM's coalesced
+    ring (or None), and for MSI-X a way to send a message and the VM's MSI route table."""
+    vm: object
+    memory: object
+    irq: object
+    coalesced: object = None
+    signal_msi: Optional[Callable] = None
+    msi_routes: object = None
+
+
 class PciDevice:
     """A type-0 function. Subclasses give ids, class and BARs, and handle BAR accesses."""
+
+    # Set by attach(), when a machine plugs the function in; None before.
+    irq = None          # its INTx line (kvmnet.vmm.irq.IrqLine)
+    coalesced = None    # the VM's coalesced ring, for zones of its own
+    msi_routes = None   # the VM's MSI routes (kvmnet.vmm.msi_routes.MsiRoutes)
+    msix = None         # its MSI-X capability (kvmnet.vmm.msix.Msix), if it has one
 
     def __init__(self, vendor, device, class_code, revision=0, bars=(), interrupt_pin=0):
         self.config = bytearray(256)
@@ -43,6 +64,16 @@ class PciDevice:
         self._caps = []  # (offset, writable mask over the whole capability, on_write)
         self.on_remap = None  # set by the host bridge: on_remap(device, bar_index, old, new)
         self.vm = None  # the kvmnet.kvm.Vm, set when plugged into a machine
+
+    def attach(self, wiring: Wiring) -> None:
+        """Take what the machine plugging this function in gives it; INTERRUPT_LINE names
+        its GSI. A device that needs more overrides this and calls it."""
+        self.vm, self.coalesced, self.msi_routes = wiring.vm, wiring.coalesced, wiring.msi_routes
+        self.memory = wiring.memory
+        self.irq = wiring.irq
+        self.config[INTERRUPT_LINE] = wiring.irq.gsi
+        if self.msix is not None:
+            self.msix.signal = wiring.signal_msi
 
     def add_capability(self, cap_id, body, writable=b"", on_write=None):
         """Append capability cap_id whose bytes after the ID and next pointer are body.

@@ -88,6 +88,8 @@ class VhostNetBackend:
     Raises kvmnet.host.vhost.VhostNetUnavailable (naming CONFIG_VHOST_NET) where the
     device is absent."""
 
+    socket_path = None  # QEMU takes the tap, with vhost=on
+
     def __init__(self, tap, device="/dev/vhost-net"):
         self.tap, self.device = tap, device
         self.name = tap.name

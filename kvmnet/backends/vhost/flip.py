@@ -23,18 +23,22 @@ class Flips:
 
 @contextmanager
 def flipping(device, period):
-    """Take device's rings back at once, then hand them off and back every `period`
-    seconds, on a thread of its own, until the block ends; they end with the backend.
-    Yields the Flips, complete once the block has ended."""
+    """Take device's rings back before the block starts (so that the VMM carries its first
+    frames), then hand them off and back every `period` seconds, on a thread of its own,
+    until the block ends; they end with the backend. Yields the Flips, complete once the
+    block has ended."""
     stop, flips = threading.Event(), Flips()
+    first = device.take_back()
 
     def flip():
+        back = first
         try:
-            while not stop.is_set():
-                back = device.take_back()
+            while True:
                 stop.wait(period)
                 flips.log.append((back, device.handoff()))
-                stop.wait(period)
+                if stop.wait(period):
+                    return
+                back = device.take_back()
         except BaseException as e:  # the caller's to report
             flips.error = e
 
