@@ -15,6 +15,10 @@ HERE = Path(__file__).resolve().parent
 INCLUDE = Path("/usr/include")
 
 HEADERS = [
+    "sched.h",           # CLONE_NEWNET (cffi's generated source defines _GNU_SOURCE)
+    "net/if.h",          # IFF_ALLMULTI
+    "linux/if_ether.h",  # ETH_P_ALL
+    "linux/sockios.h",   # SIOCADDMULTI, SIOCDELMULTI
     "linux/kvm.h",
     "linux/if_tun.h",
     "linux/vhost.h",
@@ -76,6 +80,11 @@ IOCTLS = [
 
 # Constants whose definitions are expressions the header scan does not take.
 FLAGS = [
+    "CLONE_NEWNET",
+    "IFF_ALLMULTI",
+    "ETH_P_ALL",
+    "SIOCADDMULTI",
+    "SIOCDELMULTI",
     "KVM_IRQFD_FLAG_DEASSIGN",
     "KVM_IOEVENTFD_FLAG_DATAMATCH",
     "KVM_IOEVENTFD_FLAG_PIO",

@@ -3,10 +3,13 @@
 import errno
 import select
 import socket
+import struct
 import time
 from dataclasses import dataclass
 
 from pyroute2 import NetlinkError
+
+from kvmnet.syscall import ffi, ioctl
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,17 @@ def add_bridge(ipr, name, ports, mtu):
                  state="up")
     ipr.link("set", index=bridge, mtu=mtu, state="up")
     return bridge
+
+
+def multicast(ifname, group, add):
+    """Add (or remove) link-layer multicast address group ('01:..') in link ifname's filter,
+    as a host does for a group its guest joins (netdevice(7) SIOCADDMULTI, SIOCDELMULTI):
+    call it through Netns.call."""
+    # struct ifreq: the name, then ifr_hwaddr (a sockaddr: family AF_UNSPEC, the address).
+    ifreq = bytearray(struct.pack("16sH6s8x", ifname.encode(), socket.AF_UNSPEC,
+                                  bytes.fromhex(group.replace(":", ""))))
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
+        ioctl(sock.fileno(), "SIOCADDMULTI" if add else "SIOCDELMULTI", ffi.from_buffer(ifreq))
 
 
 def add_veth(ipr, name, peer):

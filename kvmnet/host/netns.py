@@ -18,7 +18,6 @@ from kvmnet.syscall import check, lib
 
 PREFIX = "kvmnet-"
 NETNS_DIR = "/run/netns"
-CLONE_NEWNET = 0x40000000
 _NAME = re.compile(rf"^{PREFIX}[\w.]+-(\d+)-\d+$")
 _counter = itertools.count()
 _created = set()  # names this process made and has not removed
@@ -57,7 +56,7 @@ class Netns:
             try:
                 fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
                 try:
-                    check(lib.kvmnet_setns(fd, CLONE_NEWNET), f"setns({self.name})")
+                    check(lib.kvmnet_setns(fd, lib.CLONE_NEWNET), f"setns({self.name})")
                 finally:
                     os.close(fd)
                 outcome["value"] = fn(*args)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from kvmnet import testframe
 from kvmnet.syscall import check, ffi, lib
 
-ETH_P_ALL = 0x0003
+ETH_P_ALL = lib.ETH_P_ALL  # every protocol: what a peer socket takes
+
 # Socket buffers big enough that the peer is never where frames are dropped.
 BUFFER_BYTES = 64 << 20
 TIMEOUT = 2.0

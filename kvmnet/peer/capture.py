@@ -16,9 +16,8 @@ import socket
 import struct
 import threading
 
-from kvmnet.peer.bulk import BUFFER_BYTES
+from kvmnet.peer.bulk import BUFFER_BYTES, ETH_P_ALL
 
-ETH_P_ALL = 0x0003
 SOL_PACKET, PACKET_STATISTICS = 263, 6
 SO_RCVBUFFORCE, SO_TIMESTAMPNS = 33, 35  # <asm-generic/socket.h>; Python lacks them
 PCAP_MAGIC_NS = 0xA1B23C4D

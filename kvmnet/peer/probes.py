@@ -20,7 +20,8 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-ETH_P_ALL = 0x0003
+from kvmnet.peer.bulk import ETH_P_ALL
+
 PACKET_IGNORE_OUTGOING = 23
 SOL_PACKET = 263
 LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")

@@ -12,18 +12,13 @@ lets the checks see what leaves the host (capture on uplink) and turn hairpin on
 peer is a station on it. Both namespaces are kept quiet as in kvmnet.topology.bridge.
 """
 
-import fcntl
-import socket
-import struct
-
 from kvmnet.backends.macvtap import MacvtapBackend
 from kvmnet.host import links, macvtap
+from kvmnet.syscall import lib
 from kvmnet.topology.bridge import PEER_IFNAME, ScratchTopology
 
 LOWER, UPLINK, SWITCH, SWITCH_PORT = "nic0", "uplink", "sw0", "swp0"
 # netdevice(7): add or remove a link-layer multicast address in a device's filter.
-SIOCADDMULTI, SIOCDELMULTI = 0x8931, 0x8932
-IFF_ALLMULTI = 0x200
 
 
 def macvtap_name(port):
@@ -105,18 +100,18 @@ class MacvtapTopology(ScratchTopology):
     def open_multicast(self, port, group):
         """Let multicast `group` ('01:..') through macvtap `port`'s filter, as the host side
         must for a group its guest joins (libvirt does it for trusted guests)."""
-        self.netns.call(_multicast, SIOCADDMULTI, macvtap_name(port), group)
+        self.netns.call(links.multicast, macvtap_name(port), group, True)
 
     def close_multicast(self, port, group):
-        self.netns.call(_multicast, SIOCDELMULTI, macvtap_name(port), group)
+        self.netns.call(links.multicast, macvtap_name(port), group, False)
 
     def recompute_filters(self, port):
         """Make the kernel rebuild macvtap `port`'s address filters (all-multicast on, then
         off): the next change after a group is closed, as any later filter change would be."""
         with self.netns.ipr() as ipr:
             index = ipr.link_lookup(ifname=macvtap_name(port))[0]
-            for flags in (IFF_ALLMULTI, 0):
-                ipr.link("set", index=index, flags=flags, mask=IFF_ALLMULTI)
+            for flags in (lib.IFF_ALLMULTI, 0):
+                ipr.link("set", index=index, flags=flags, mask=lib.IFF_ALLMULTI)
 
     def mode_mismatch(self):
         """None, or a sentence naming each macvtap whose mode, read back from the kernel,
@@ -134,10 +129,3 @@ class MacvtapTopology(ScratchTopology):
         where = self.netns.name if self.netns else "unbuilt"
         return f"MacvtapTopology({where}, {self.mode}, {len(self.taps)} macvtaps)"
 
-
-def _multicast(request, ifname, group):
-    # struct ifreq: the name, then ifr_hwaddr (a sockaddr: family AF_UNSPEC, the address).
-    ifreq = struct.pack("16sH6s8x", ifname.encode(), socket.AF_UNSPEC,
-                        bytes.fromhex(group.replace(":", "")))
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
-        fcntl.ioctl(sock, request, ifreq)
