@@ -120,6 +120,30 @@ class Vm(_Fd):
         """KVM_CREATE_VCPU: a vCPU with the given APIC id."""
         return Vcpu(ioctl(self.fd, "KVM_CREATE_VCPU", vcpu_id), vcpu_id)
 
+    def set_tss_addr(self, address):
+        """KVM_SET_TSS_ADDR: three pages of guest-physical space x86 KVM keeps for itself."""
+        ioctl(self.fd, "KVM_SET_TSS_ADDR", address)
+
+    def set_identity_map_addr(self, address):
+        """KVM_SET_IDENTITY_MAP_ADDR: one more page KVM keeps (the EPT identity map)."""
+        ioctl(self.fd, "KVM_SET_IDENTITY_MAP_ADDR", ffi.new("uint64_t *", address))
+
+    def create_irqchip(self):
+        """KVM_CREATE_IRQCHIP: the in-kernel PICs, IOAPIC and a LAPIC per vCPU."""
+        ioctl(self.fd, "KVM_CREATE_IRQCHIP")
+
+    def create_pit2(self):
+        """KVM_CREATE_PIT2: the in-kernel i8254 timer."""
+        ioctl(self.fd, "KVM_CREATE_PIT2", ffi.new("struct kvm_pit_config *"))
+
+    def set_user_memory_region(self, slot, guest_phys_addr, size, userspace_addr):
+        """KVM_SET_USER_MEMORY_REGION: this process's memory at userspace_addr is the guest's
+        at guest_phys_addr (slot: the region's number)."""
+        ioctl(self.fd, "KVM_SET_USER_MEMORY_REGION", ffi.new(
+            "struct kvm_userspace_memory_region *", {
+                "slot": slot, "guest_phys_addr": guest_phys_addr, "memory_size": size,
+                "userspace_addr": userspace_addr}))
+
     def irq_line(self, gsi, level):
         """KVM_IRQ_LINE: drive an in-kernel irqchip input (a GSI) high or low."""
         ioctl(self.fd, "KVM_IRQ_LINE", ffi.new("struct kvm_irq_level *", {"irq": gsi,
@@ -167,3 +191,23 @@ class Vcpu(_Fd):
     def __init__(self, fd, vcpu_id):
         super().__init__(fd)
         self.id = vcpu_id
+
+    def get_regs(self):
+        """KVM_GET_REGS: the general registers (a struct kvm_regs)."""
+        regs = ffi.new("struct kvm_regs *")
+        ioctl(self.fd, "KVM_GET_REGS", regs)
+        return regs
+
+    def set_regs(self, regs):
+        """KVM_SET_REGS."""
+        ioctl(self.fd, "KVM_SET_REGS", regs)
+
+    def get_sregs(self):
+        """KVM_GET_SREGS: segments, control registers, EFER (a struct kvm_sregs)."""
+        sregs = ffi.new("struct kvm_sregs *")
+        ioctl(self.fd, "KVM_GET_SREGS", sregs)
+        return sregs
+
+    def set_sregs(self, sregs):
+        """KVM_SET_SREGS."""
+        ioctl(self.fd, "KVM_SET_SREGS", sregs)

@@ -78,8 +78,12 @@ IOCTLS = [
     "KVM_SET_GSI_ROUTING",
 ]
 
-# Constants whose definitions are expressions the header scan does not take.
+# Constants whose definitions are expressions the header scan does not take, and those of
+# kvmnet_native.h.
 FLAGS = [
+    "KVMNET_LOOP_EXIT",
+    "KVMNET_LOOP_STOPPED",
+    "KVMNET_LOOP_ABSORBED",
     "CLONE_NEWNET",
     "IFF_ALLMULTI",
     "ETH_P_ALL",

@@ -220,11 +220,11 @@ long kvmnet_vcpu_loop(int vcpu_fd, struct kvm_run *run, struct kvmnet_exit *exit
 		if (!(run->exit_reason == KVM_EXIT_IO &&
 		      kvmnet_fast_port_io(run, fast->ports, fast->nports)) &&
 		    kvmnet_fast_range_exit(run, fast, exit) != KVMNET_FAST_DONE)
-			return 0; /* Python's to dispatch, or to attend (exit->served) */
+			return KVMNET_LOOP_EXIT; /* Python's to dispatch, or to attend */
 		if (coalesced)
-			return 2; /* absorbed; a handler the ring reached wants Python */
+			return KVMNET_LOOP_ABSORBED; /* a handler the ring reached wants Python */
 		if (*stop)
-			return 1;
+			return KVMNET_LOOP_STOPPED;
 	}
 }
 

@@ -125,12 +125,17 @@ struct kvmnet_fast {
 	int resume;                       /* the next loop handles the last exit, not a new one */
 };
 
+/* What kvmnet_vcpu_loop returned with, when it is not -errno. */
+#define KVMNET_LOOP_EXIT 0	/* an exit for Python to dispatch (or attend: exit->served) */
+#define KVMNET_LOOP_STOPPED 1	/* *stop found set after an absorbed exit: nothing to dispatch */
+#define KVMNET_LOOP_ABSORBED 2	/* an absorbed exit's drain of the coalesced ring wants
+				   Python (exit->coalesced says what); nothing to dispatch */
+
 /*
  * KVM_RUN until an exit neither the fast ports nor the fast ranges absorb, and decode that
- * exit as kvmnet_vcpu_run() does (returns 0; exit->served set if a range's handler did it
- * and asked for Python); 1 when *stop was found set after an absorbed exit (nothing to
- * dispatch); 2 when an absorbed exit's drain of the coalesced ring wants Python (nothing to
- * dispatch; exit->coalesced says what); -EINTR when kicked.
+ * exit as kvmnet_vcpu_run() does (KVMNET_LOOP_EXIT; exit->served set if a range's handler
+ * did it and asked for Python); KVMNET_LOOP_STOPPED, KVMNET_LOOP_ABSORBED as above;
+ * -EINTR when kicked.
  *
  * Each KVM_RUN return first drains the coalesced ring (fast->coalesced), and exit->coalesced
  * holds what that found. With KVMNET_COALESCED_DECLINED the loop returns 0 at once, the exit

@@ -15,7 +15,7 @@ import threading
 from contextlib import ExitStack
 
 from kvmnet.kvm import Cap
-from kvmnet.syscall import check, ffi, ioctl, lib
+from kvmnet.syscall import check, ffi, lib
 from kvmnet.vmm import multiboot
 from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.coalesced import CoalescedRing
@@ -55,13 +55,13 @@ class Machine:
 
     def _build(self, kvm, image, memory_size, vcpus):
         self.vm = self._stack.enter_context(kvm.create_vm())
-        ioctl(self.vm.fd, "KVM_SET_TSS_ADDR", TSS_ADDRESS)
-        ioctl(self.vm.fd, "KVM_SET_IDENTITY_MAP_ADDR", ffi.new("uint64_t *", IDENTITY_MAP_ADDRESS))
-        ioctl(self.vm.fd, "KVM_CREATE_IRQCHIP")
-        ioctl(self.vm.fd, "KVM_CREATE_PIT2", ffi.new("struct kvm_pit_config *"))
+        self.vm.set_tss_addr(TSS_ADDRESS)
+        self.vm.set_identity_map_addr(IDENTITY_MAP_ADDRESS)
+        self.vm.create_irqchip()
+        self.vm.create_pit2()
         self.memory = GuestMemory(memory_size)
         self._stack.callback(self.memory.close)
-        self.memory.register(self.vm.fd)
+        self.memory.register(self.vm)
         self.msi_routes = MsiRoutes(self.vm)  # sent to KVM only once a device routes an MSI
         entry, info = multiboot.load(image, self.memory)
 

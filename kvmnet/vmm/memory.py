@@ -6,7 +6,7 @@ A memfd (rather than anonymous memory) so that a vhost backend can map the same 
 import mmap
 import os
 
-from kvmnet.syscall import ffi, ioctl
+from kvmnet.syscall import ffi
 
 # Guest RAM must stay below the 32-bit PCI MMIO window the guest image uses (0xC0000000+).
 MAX_SIZE = 0xC000_0000
@@ -30,12 +30,9 @@ class GuestMemory:
     def host_address(self):
         return int(ffi.cast("uintptr_t", self._view))
 
-    def register(self, vm_fd, slot=0):
-        """KVM_SET_USER_MEMORY_REGION: this RAM at guest-physical 0."""
-        region = ffi.new("struct kvm_userspace_memory_region *", {
-            "slot": slot, "guest_phys_addr": 0, "memory_size": self.size,
-            "userspace_addr": self.host_address})
-        ioctl(vm_fd, "KVM_SET_USER_MEMORY_REGION", region)
+    def register(self, vm, slot=0):
+        """This RAM as vm's (a kvmnet.kvm.Vm) from guest-physical 0."""
+        vm.set_user_memory_region(slot, 0, self.size, self.host_address)
 
     def write(self, gpa, data):
         self._check(gpa, len(data))

@@ -13,7 +13,7 @@ import signal
 import threading
 from collections import Counter
 
-from kvmnet.syscall import check, constants, ffi, ioctl, lib
+from kvmnet.syscall import check, constants, ffi, lib
 
 EXIT_NAMES = {v: n for n, v in constants("KVM_EXIT_").items() if not n.startswith("KVM_EXIT_IO_")}
 CR0_PE, CR0_ET = 0x1, 0x10
@@ -93,8 +93,7 @@ class Vcpu:
 
     def enter_protected_mode(self, entry, eax, ebx):
         """The multiboot entry state: flat 32-bit segments, paging off, EIP = entry."""
-        sregs = ffi.new("struct kvm_sregs *")
-        ioctl(self.fd, "KVM_GET_SREGS", sregs)
+        sregs = self._fd.get_sregs()
         code = {"base": 0, "limit": 0xFFFF_FFFF, "selector": 0x10, "type": 0xB, "present": 1,
                 "dpl": 0, "db": 1, "s": 1, "l": 0, "g": 1}
         data = dict(code, selector=0x18, type=0x3)
@@ -102,14 +101,12 @@ class Vcpu:
         for name in ("ds", "es", "fs", "gs", "ss"):
             setattr(sregs, name, data)
         sregs.cr0 = (sregs.cr0 | CR0_PE | CR0_ET) & ~0x8000_0000
-        ioctl(self.fd, "KVM_SET_SREGS", sregs)
-        regs = ffi.new("struct kvm_regs *", {"rip": entry, "rax": eax, "rbx": ebx, "rflags": 2})
-        ioctl(self.fd, "KVM_SET_REGS", regs)
+        self._fd.set_sregs(sregs)
+        self._fd.set_regs(ffi.new("struct kvm_regs *", {"rip": entry, "rax": eax, "rbx": ebx,
+                                                         "rflags": 2}))
 
     def rip(self):
-        regs = ffi.new("struct kvm_regs *")
-        ioctl(self.fd, "KVM_GET_REGS", regs)
-        return regs.rip
+        return self._fd.get_regs().rip
 
     def run_loop(self, pio, mmio):
         """KVM_RUN until request_stop(); dispatch I/O and MMIO exits to the buses."""
@@ -120,14 +117,14 @@ class Vcpu:
             if ret == -errno.EINTR:
                 self.run.immediate_exit = 0
                 continue
-            if check(ret, "KVM_RUN") == 1:
+            if check(ret, "KVM_RUN") == lib.KVMNET_LOOP_STOPPED:
                 continue  # stopped after exits answered in C
             if exit.coalesced:  # the ring's drain before this exit wants Python
                 self._coalesced.attend()
                 if exit.coalesced & lib.KVMNET_COALESCED_DECLINED:
                     fast.resume = 1  # now the exit itself, still unhandled
                     continue
-            if ret == 2:
+            if ret == lib.KVMNET_LOOP_ABSORBED:
                 continue  # the exit was absorbed in C
             reason = exit.reason
             if exit.served:  # answered in C (and counted there); the device wants Python
