@@ -2,14 +2,14 @@
 #include "testframe.h"
 #include "lib.h"
 
-#define ETHERTYPE	0x88B5
-#define ACK_ETHERTYPE	0x88B6
-#define LCG_A		1664525u
-#define LCG_C		1013904223u
-#define SEQ_MIX		0x9E3779B1u
+#define ETHERTYPE	TF_ETHERTYPE
+#define ACK_ETHERTYPE	TF_ACK_ETHERTYPE
+#define LCG_A		TF_LCG_A
+#define LCG_C		TF_LCG_C
+#define SEQ_MIX		TF_SEQ_MIX
 
-static const uint8_t magic[4] = { 'K', 'V', 'M', 'N' };
-static const uint8_t ack_magic[4] = { 'K', 'A', 'C', 'K' };
+static const uint8_t magic[4] = TF_MAGIC;
+static const uint8_t ack_magic[4] = TF_ACK_MAGIC;
 
 static void payload(uint8_t *p, uint32_t seed, uint32_t seq, unsigned len)
 {

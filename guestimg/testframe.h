@@ -1,25 +1,16 @@
 /*
- * testframe.h - the suite's test frames and acknowledgements, byte for
- * byte as kvmnet/testframe.py (the reference) builds and checks them:
- *
- *   0  dst MAC   6  src MAC   12 EtherType 0x88B5   14 "KVMN"
- *   18 seq (be32)   22 seed (be32)   26 length (be16, 28..9018)
- *   28 payload: a 32-bit LCG (x = x * 1664525 + 1013904223) started at
- *      seed ^ (seq * 0x9E3779B1), each state stored little-endian.
- *
- * A frame may arrive zero-padded to 60 bytes.  Acknowledgements are
- * EtherType 0x88B6, "KACK", frames received (be32), frames bad (be32),
- * zero-padded to 60 bytes.
+ * testframe.h - the guest's test frames and acknowledgements: built and
+ * checked byte for byte as testframe_layout.h lays them out (the layout the
+ * peer's native/peer.c shares, and kvmnet/testframe.py follows).
  */
 #ifndef TESTFRAME_H
 #define TESTFRAME_H
 
 #include <stdint.h>
 
-#define TF_HEADER	28
-#define TF_MIN		28
-#define TF_MAX		9018
-#define TF_ACK_LEN	60
+#include "testframe_layout.h"
+
+#define TF_ACK_LEN	TF_PADDED
 
 enum tf_verdict {
 	TF_GOOD,

@@ -221,7 +221,7 @@ ffibuilder.set_source(
     + "".join(f'#include "{h}"\n' for h in ["kvmnet_native.h"] + module_headers()),
     # setuptools wants paths relative to the project root, where setup.py runs.
     sources=sorted(f"native/{p.name}" for p in HERE.glob("*.c")),
-    include_dirs=["native"],
+    include_dirs=["native", "guestimg"],  # guestimg/testframe_layout.h: both C sides
     extra_compile_args=["-O2", "-Wall", "-Werror"],
 )
 

@@ -15,15 +15,11 @@
 
 #include "peer.h"
 
-#define TF_ETHERTYPE 0x88B5
-#define TF_ACK_ETHERTYPE 0x88B6
-#define TF_HEADER 28
-#define TF_MIN 28
-#define TF_MAX 9018
-#define TF_PADDED 60
-#define LCG_A 1664525u
-#define LCG_C 1013904223u
-#define SEQ_MIX 0x9E3779B1u
+#include "testframe_layout.h" /* guestimg/: the guest builds and checks the same frames */
+
+#define LCG_A TF_LCG_A
+#define LCG_C TF_LCG_C
+#define SEQ_MIX TF_SEQ_MIX
 /* One read: the largest tap frame and a virtio-net header. */
 #define DATAGRAM_MAX (65536 + 64)
 /* Retry a write the fd refused for lack of room this often (ms) until the timeout. */
@@ -108,7 +104,7 @@ long kvmnet_testframe_build(uint8_t *buf, size_t cap, const uint8_t *dst, const 
 	memcpy(buf + 6, src, 6);
 	buf[12] = TF_ETHERTYPE >> 8;
 	buf[13] = TF_ETHERTYPE & 0xff;
-	memcpy(buf + 14, "KVMN", 4);
+	memcpy(buf + 14, TF_MAGIC, 4);
 	put_be32(buf + 18, seq);
 	put_be32(buf + 22, seed);
 	buf[26] = length >> 8;
@@ -123,7 +119,7 @@ int kvmnet_testframe_check(const uint8_t *f, size_t len, uint32_t seed, int chec
 	uint32_t frame_seed, length;
 
 	*seq = *detail = 0;
-	if (len < TF_HEADER || !is_header(f, len, TF_ETHERTYPE, "KVMN"))
+	if (len < TF_HEADER || !is_header(f, len, TF_ETHERTYPE, TF_MAGIC))
 		return KVMNET_TF_NOT_TEST;
 	*seq = get_be32(f + 18);
 	frame_seed = get_be32(f + 22);
@@ -293,7 +289,7 @@ static long drain_acks(struct chan *c, const struct kvmnet_stream *s, uint8_t *b
 			return 0;
 		if (n < 0)
 			return n;
-		if ((size_t)n < c->hdr_len + 26 || !is_header(f, n - c->hdr_len, TF_ACK_ETHERTYPE, "KACK") ||
+		if ((size_t)n < c->hdr_len + 26 || !is_header(f, n - c->hdr_len, TF_ACK_ETHERTYPE, TF_ACK_MAGIC) ||
 		    memcmp(f, s->src, 6) != 0)
 			continue;
 		/* More than was sent: an ack left over from an earlier stream. */
@@ -388,7 +384,7 @@ static long send_ack(struct chan *c, const struct kvmnet_stream *s, struct kvmne
 	memcpy(f + 6, s->dst, 6);
 	f[12] = TF_ACK_ETHERTYPE >> 8;
 	f[13] = TF_ACK_ETHERTYPE & 0xff;
-	memcpy(f + 14, "KACK", 4);
+	memcpy(f + 14, TF_ACK_MAGIC, 4);
 	put_be32(f + 18, r->got + r->bad);
 	put_be32(f + 22, r->bad);
 	r->acks_sent++;

@@ -37,7 +37,7 @@ fi
 build_guest() { "$VENV/bin/python" -m kvmnet.guest_image >/dev/null; }
 
 # The stamp names everything the environment is built from.
-stamp="$VENV/.kvmnet-setup-$(cat pyproject.toml setup.py constraints.txt native/*.[ch] native/*.py | sha256sum | cut -c1-16)"
+stamp="$VENV/.kvmnet-setup-$(cat pyproject.toml setup.py constraints.txt native/*.[ch] native/*.py guestimg/testframe_layout.h | sha256sum | cut -c1-16)"
 if [[ -f $stamp && -x $VENV/bin/pytest ]]; then
   build_guest
   exit 0
