@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from suite_runner import build_fault_library  # noqa: E402
+from support.suite_runner import build_fault_library  # noqa: E402
 
 PERF = "conformance/test_performance.py::"
 

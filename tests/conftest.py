@@ -1,4 +1,4 @@
-"""Fixtures for kvmnet's own tests (the runner itself is in suite_runner.py)."""
+"""Fixtures for kvmnet's own tests (the runner itself is in support/suite_runner.py)."""
 
 import os
 
@@ -7,7 +7,7 @@ import pytest
 from kvmnet import lab
 from kvmnet.host import netns
 from kvmnet.host.vhost import VHOST_NET_DEVICE
-from suite_runner import Suite, build_fault_library
+from support.suite_runner import Suite, build_fault_library
 
 _LEFT_TO_LAB = pytest.StashKey[int]()
 

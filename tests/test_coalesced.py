@@ -22,10 +22,10 @@ from kvmnet.syscall import ffi, lib
 from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.pci import BAR0, COMMAND, COMMAND_MEMORY, PciBus
-from test_dev_e1000 import (Driver, frame_to, give_back, holding_a_batch,
-                             take_without_returning)
-from test_dev_nic import MAC, Rig, wait_until
-from tests.drivers.coalesced_ring import KvmRing
+from support.drivers.coalesced_ring import KvmRing
+from support.e1000_driver import (Driver, frame_to, give_back, holding_a_batch,
+                                  take_without_returning)
+from support.nic_rig import MAC, Rig, wait_until
 
 DONE, PYTHON, ATTEND = lib.KVMNET_FAST_DONE, lib.KVMNET_FAST_PYTHON, lib.KVMNET_FAST_ATTEND
 PORT, BASE = 0x3F8, 0xFEB0_0000

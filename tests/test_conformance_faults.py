@@ -9,7 +9,7 @@ import pytest
 from kvmnet.guest_image import build
 from kvmnet.host.tun import lib as tun_lib
 from kvmnet.kvm import Cap
-from suite_runner import expect
+from support.suite_runner import expect
 
 KVM_API = "conformance/test_kvm_api.py"
 HOST = "conformance/test_host_caps.py"

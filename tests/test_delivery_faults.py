@@ -6,14 +6,12 @@ runs with a fault switch on, or the guest's NIC gets another MAC than the checks
 Each case first shows the same checks passing without the fault.
 """
 
-import json
-from pathlib import Path
-
 import pytest
 
 from kvmnet import guest_image
 from kvmnet.runners import QemuRunner
-from suite_runner import expect
+from support.evidence import EVIDENCE, failed_tests_evidence
+from support.suite_runner import expect
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
@@ -76,23 +74,6 @@ def test_check_fails_when_the_path_is_broken(suite, no_netns_left, model, what, 
         wanted = EVIDENCE - {"peer capture (pcap)"} if "reads_the_configured_mac" in name \
             else EVIDENCE  # a check with no peer
         assert wanted <= attached, f"{name} attached only {sorted(attached)}"
-
-
-EVIDENCE = {"guest serial log", "NIC counters", "peer capture (pcap)"}
-
-
-def failed_tests_evidence(allure_dir):
-    """{failed test: names of its attachments}, those of its fixtures' teardowns included
-    (Allure files those under the fixture, in a container naming the test)."""
-    read = [json.loads(p.read_text()) for p in Path(allure_dir).glob("*.json")]
-    attached = {}
-    for result in (r for r in read if r.get("status") == "failed" and "fullName" in r):
-        names = {a["name"] for a in result.get("attachments", [])}
-        for container in (c for c in read if result["uuid"] in c.get("children", [])):
-            for step in container.get("befores", []) + container.get("afters", []):
-                names |= {a["name"] for a in step.get("attachments", [])}
-        attached[result["name"]] = names
-    return attached
 
 
 @pytest.mark.parametrize("model", ["virtio", "virtio-legacy"])

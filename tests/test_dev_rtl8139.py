@@ -9,8 +9,8 @@ from kvmnet import testframe
 from kvmnet.devices.rtl8139 import Rtl8139
 from kvmnet.syscall import lib
 from kvmnet.vmm.pci import BAR0
-from test_dev_nic import (MAC, PEER, RAM, Rig, ether_crc, fcs, wait_until,
-                          deliveries as shared_deliveries)
+from support.nic_rig import (MAC, PEER, RAM, Rig, ether_crc, fcs, wait_until,
+                             deliveries as shared_deliveries)
 
 L = lib
 RX_RING, TX_BUFS = 0x100000, 0x40000
@@ -29,7 +29,7 @@ class Driver:
 
     def __init__(self, rig):
         self.rig, self.dev, self.mem = rig, rig.dev, rig.memory
-        self.regs = rig.regs  # BAR0 as the driver reaches it (test_dev_nic.Rig)
+        self.regs = rig.regs  # BAR0 as the driver reaches it (support.nic_rig.Rig)
         self.cur_tx = self.cur_rx = 0
         self.ring = 32768
 
@@ -299,7 +299,7 @@ def test_rx_disabled_drops(drv):
 # -- filters ----------------------------------------------------------------------------------
 
 def deliveries(drv, frames):
-    """Which of frames reach the guest (see test_dev_nic.deliveries)."""
+    """Which of frames reach the guest (see support.nic_rig.deliveries)."""
     return shared_deliveries(drv, frames, frame_to)
 
 

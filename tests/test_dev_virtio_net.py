@@ -1,6 +1,6 @@
 """virtio-net on its own: a Python driver programs the model through its BARs and rings in
-a real memfd, the backend is a datagram socketpair (test_dev_nic.Rig), and every frame is checked byte for
-byte with kvmnet.testframe, on the modern and the legacy interface."""
+a real memfd, the backend is a datagram socketpair (support.nic_rig.Rig), and every frame is
+checked byte for byte with kvmnet.testframe, on the modern and the legacy interface."""
 
 import os
 import socket
@@ -14,8 +14,8 @@ from kvmnet.devices import virtio_pci as vp
 from kvmnet.devices.virtio_net import F, VirtioNetPci
 from kvmnet.syscall import lib
 
-from tests.drivers.virtio import USED, VirtioNetDriver, virtio_rig
-from test_dev_nic import open_fds, policies
+from support.drivers.virtio import USED, VirtioNetDriver, virtio_rig
+from support.nic_rig import open_fds, policies
 
 MAC, PEER, OTHER = "02:00:00:00:00:01", "02:00:00:00:00:99", "02:00:00:00:00:42"
 LEGACY = [False, True]

@@ -18,7 +18,7 @@ from kvmnet.runners.nics import Nic
 from kvmnet.syscall import lib
 from kvmnet.vmm.bus import FAST_SLOTS, Bus
 from kvmnet.vmm.pci import BAR0, COMMAND, COMMAND_IO, COMMAND_MEMORY, PciBus
-from test_dev_nic import MAC, Backend
+from support.nic_rig import MAC, Backend
 
 FAST, PYTHON = lib.KVMNET_FAST_DONE, lib.KVMNET_FAST_PYTHON
 

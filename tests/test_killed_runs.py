@@ -30,9 +30,9 @@ from kvmnet.host import netns
 from kvmnet.lab import machine
 from kvmnet.runners import QemuRunner, qemu
 from kvmnet.backends.vhost import testpmd
-from suite_runner import ROOT
+from support.suite_runner import ROOT
 
-# The outer run's variables that must not reach a run under test (suite_runner.py).
+# The outer run's variables that must not reach a run under test (support/suite_runner.py).
 _OUTER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST",
               "PYTEST_ADDOPTS", "LD_PRELOAD", "KVMNET_FAULTS", "KVMNET_PERF_LOCKS")
 STREAMING = "conformance/test_vhost.py"

@@ -18,7 +18,7 @@ import pytest
 
 from kvmnet.lab import Job, Lab, LabFailed, machine
 from kvmnet.lab import debian
-from suite_runner import ROOT, expect, labels
+from support.suite_runner import ROOT, expect, labels
 
 pytestmark = [pytest.mark.needs_root,
               pytest.mark.skipif(shutil.which(machine.QEMU) is None,

@@ -8,8 +8,8 @@ case first shows the same checks passing without the fault.
 
 import pytest
 
-from suite_runner import expect
-from test_delivery_faults import EVIDENCE, failed_tests_evidence
+from support.evidence import EVIDENCE, failed_tests_evidence
+from support.suite_runner import expect
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 

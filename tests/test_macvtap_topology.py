@@ -15,7 +15,7 @@ from kvmnet.peer import watch
 from kvmnet.peer.bulk import Peer
 from kvmnet.syscall import lib
 
-from test_topology import clean, link_info  # noqa: F401 (a fixture)
+from support.links import clean, link_info  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.needs_root
 

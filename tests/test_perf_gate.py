@@ -17,7 +17,7 @@ from kvmnet.perf.figures import HIGHER, LOWER, Figure
 from kvmnet.perf.gate import IMPROVEMENT, REGRESSION, UNCHANGED, breaches, compare, too_noisy
 from kvmnet.perf.stats import permutation_p
 from kvmnet.perf.thresholds import DEFAULT, Limits, Thresholds, ThresholdsError
-from suite_runner import ROOT, expect
+from support.suite_runner import ROOT, expect
 
 NAME = "host.tap_write.60B"
 

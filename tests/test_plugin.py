@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kvmnet.host import netns
-from suite_runner import ROOT, expect
+from support.suite_runner import ROOT, expect
 
 KVM_CHECKS = 6  # tests in conformance/test_kvm_api.py
 BOOT_CHECKS = 6  # conformance/test_boot.py: 3 tests x 2 runners

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import pytest
 
 from kvmnet.host.vhost import VHOST_NET_DEVICE
-from suite_runner import ROOT
+from support.suite_runner import ROOT
 
 REPORT_SH = ROOT / "scripts/report.sh"
 SHOTS = ROOT / "build/report-screenshots"

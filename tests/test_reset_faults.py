@@ -6,7 +6,7 @@ completes is the fault. Each case first shows the same checks passing without it
 
 import pytest
 
-from suite_runner import expect
+from support.suite_runner import expect
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 

@@ -13,35 +13,11 @@ from kvmnet.host import links, netns, tun
 from kvmnet.topology import bridge as topology
 from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
+from support.links import clean, link_info  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.needs_root
 
 GUEST = "02:6b:76:00:00:01"
-
-
-def open_fds():
-    return set(os.listdir("/proc/self/fd"))
-
-
-def mine():
-    """kvmnet namespaces this process has."""
-    return [n for n in netns.ours() if f"-{os.getpid()}-" in n]
-
-
-@pytest.fixture
-def clean():
-    """Checks the test leaves no namespace of this process and no open fd behind."""
-    before_fds, before_ns = open_fds(), set(mine())
-    yield
-    assert set(mine()) == before_ns, "namespaces left behind"
-    assert open_fds() <= before_fds, f"fds left open: {sorted(open_fds() - before_fds)}"
-
-
-def link_info(ns, name):
-    with ns.ipr() as ipr:
-        msg = ipr.link("get", ifname=name)[0]
-    info = msg.get("IFLA_LINKINFO") or {}
-    return msg, info.get("IFLA_INFO_DATA"), info.get("IFLA_INFO_SLAVE_DATA")
 
 
 def test_builds_bridge_taps_and_peer_then_is_gone(clean):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suite_runner import expect
+from support.suite_runner import expect
 
 from fixtures.verdicts import (BUILTIN, HOST_PATH, KNOWN, LACKING, QEMU, REGRESSION, SETUP,
                                THRESHOLD, Verdicts)

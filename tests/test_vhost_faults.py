@@ -13,7 +13,7 @@ import pytest
 
 from kvmnet import guest_image
 from kvmnet.backends.vhost import testpmd
-from suite_runner import expect
+from support.suite_runner import expect
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root,
               pytest.mark.skipif(testpmd.missing() is not None, reason=str(testpmd.missing()))]

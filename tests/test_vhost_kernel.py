@@ -4,7 +4,7 @@ The test that needs /dev/vhost-net runs wherever it exists; where the host has n
 tests/test_lab.py runs it inside a lab kernel that has (tests/conftest.py leaves it to
 the lab instead of skipping it here). The rest exercises the same code: the
 ioctl numbers and structs as <linux/vhost.h> has them, and the whole handoff of a
-virtio-net model (tests.drivers.virtio) over KernelVhostNet with its ioctls recorded
+virtio-net model (support.drivers.virtio) over KernelVhostNet with its ioctls recorded
 instead of sent, and over a transport that lacks features.
 """
 
@@ -19,8 +19,8 @@ from kvmnet.syscall import ffi, lib
 from kvmnet.backends.vhost import VhostFrontend, kernel
 from kvmnet.backends.vhost.frontend import BACKEND_FEATURES
 
-from tests.drivers.virtio import VirtioNetDriver
-from test_dev_nic import MAC, Rig
+from support.drivers.virtio import VirtioNetDriver
+from support.nic_rig import MAC, Rig
 
 _IOC_WRITE, _IOC_READ = 1, 2
 

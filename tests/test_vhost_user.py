@@ -21,7 +21,7 @@ from kvmnet.runners import BuiltinRunner, QemuRunner
 from kvmnet.runners.nics import Nic, NicGuest
 from kvmnet.backends.vhost import testpmd
 
-from test_virtio_kicks import notify_exits
+from support.virtio_kicks import notify_exits
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root,
               pytest.mark.skipif(testpmd.missing() is not None, reason=str(testpmd.missing()))]

@@ -10,19 +10,11 @@ from kvmnet.topology.bridge import BridgeTopology
 from kvmnet.peer.bulk import Peer
 from kvmnet.runners import BuiltinRunner
 from kvmnet.runners.nics import Nic
+from support.virtio_kicks import notify_exits
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
 MAC = "02:6b:76:00:00:01"
-
-
-def notify_exits(guest):
-    device = guest.nics[0]
-    modern, legacy = device.bars[4], device.bars[0]
-    addresses = {("MMIO", modern.address + 0x3000 + 4 * q) for q in range(2)}
-    if legacy is not None:
-        addresses.add(("IO", legacy.address + 0x10))
-    return {a: n for a, n in guest.exits.items() if a in addresses}
 
 
 @pytest.mark.parametrize("model", ["virtio", "virtio-legacy"])

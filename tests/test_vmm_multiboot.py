@@ -8,25 +8,10 @@ import pytest
 
 from kvmnet.vmm import multiboot
 from kvmnet.vmm.memory import GuestMemory
+from support.images import CODE, MAGIC, MEMINFO, MiB, image
 
-MAGIC, ADDRESSES, MEMINFO = 0x1BADB002, 1 << 16, 1 << 1
-MiB = 1 << 20
 RAM = 64 * MiB
-CODE = bytes(range(1, 65))  # no zero bytes, so zeroed bss is told apart
 GUESTIMG = Path(__file__).resolve().parent.parent / "guestimg"
-
-
-def header(load, at=0, *, flags=ADDRESSES | MEMINFO, checksum=None, load_end=0, bss_end=0,
-           entry=None):
-    """A multiboot header for an image loaded at `load` whose header is at file offset `at`."""
-    if checksum is None:
-        checksum = -(MAGIC + flags) & 0xFFFF_FFFF
-    entry = load + at + 32 if entry is None else entry
-    return struct.pack("<8I", MAGIC, flags, checksum, load + at, load, load_end, bss_end, entry)
-
-
-def image(load=MiB, pad=b"", code=CODE, **fields):
-    return pad + header(load, len(pad), **fields) + code
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.machine import COM1, GuestHung, Machine
 from kvmnet.vmm.serial import IER, IIR_FCR, LCR, LSR, MCR, MSR, RBR_THR, SCR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed
-from test_vmm_multiboot import image
-from tests.drivers.coalesced_ring import KvmRing
+from support.drivers.coalesced_ring import KvmRing
+from support.images import image
 
 DONE, PYTHON, ATTEND = lib.KVMNET_FAST_DONE, lib.KVMNET_FAST_PYTHON, lib.KVMNET_FAST_ATTEND
 LSR_DR = lib.UART_LSR_DR

@@ -1,6 +1,6 @@
 """A virtio-net driver in Python, for testing kvmnet.devices.virtio_net without a guest.
 
-It drives the device of a test_dev_nic.Rig (real memfd RAM, a socketpair backend, a
+It drives the device of a support.nic_rig.Rig (real memfd RAM, a socketpair backend, a
 recording interrupt line): it lays split virtqueues out in the rig's RAM and talks to the
 device through its BARs (modern BAR4, or the legacy I/O BAR0), as a guest driver would.
 """
@@ -10,7 +10,7 @@ import struct
 
 from kvmnet.devices import virtio_pci as vp
 from kvmnet.devices.virtio_net import VirtioNetPci
-from test_dev_nic import Rig
+from support.nic_rig import Rig
 
 DESC, AVAIL, USED = 0, 0x1000, 0x2000  # offsets inside a queue's 16 KiB block
 QUEUE_BLOCK, BUFFERS = 0x4000, 0x100000

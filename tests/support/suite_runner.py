@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE = ROOT / "conformance"
 NOBODY = 65534
 

@@ -1,0 +1,1 @@
+"""Rigs the project's own tests build on this machine (tests/support/)."""
