@@ -11,7 +11,7 @@ import pytest
 
 from kvmnet import testframe
 from kvmnet.devices import virtio_pci as vp
-from kvmnet.devices.virtio_net import F, VirtioNetPci
+from kvmnet.devices.virtio_net import F
 from kvmnet.syscall import lib
 
 from support.drivers.virtio import USED, VirtioNetDriver, virtio_rig

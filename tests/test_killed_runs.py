@@ -30,6 +30,7 @@ from kvmnet.host import netns
 from kvmnet.lab import machine
 from kvmnet.runners import QemuRunner, qemu
 from kvmnet.backends.vhost import testpmd
+from support.processes import processes_mentioning
 from support.suite_runner import ROOT
 
 # The outer run's variables that must not reach a run under test (support/suite_runner.py).
@@ -79,19 +80,6 @@ def process_group(pgid):
         if int(stat.rpartition(")")[2].split()[2]) == pgid:
             pids.add(int(entry))
     return pids
-
-
-def processes_mentioning(text):
-    """Command lines of the live processes that mention text (a path of one run's)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in cmdline and process.alive(int(pid)):
-            found.append(cmdline)
-    return found
 
 
 def left_in(directory):

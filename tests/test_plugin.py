@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kvmnet.host import netns
+from support.processes import processes_mentioning
 from support.suite_runner import ROOT, expect
 
 KVM_CHECKS = 6  # tests in conformance/test_kvm_api.py
@@ -205,16 +206,4 @@ def test_ctrl_c_during_a_guest_on_a_bridge_leaves_nothing_behind(tmp_path, runne
     name, out = interrupted_run(tmp_path, ["nic_guest", "bridge"], "bridge.netns",
                                 [f"--kvmnet-guest-image={image}", "-k", f"{runner}-e1000"])
     assert name not in netns.ours()
-    assert not _processes_mentioning(str(image)), out
-
-
-def _processes_mentioning(text):
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in cmdline and "pytest" not in cmdline:
-            found.append(cmdline)
-    return found
+    assert not processes_mentioning(str(image), but_not="pytest"), out
