@@ -96,6 +96,9 @@ static int mta_match(const struct e1000 *e, const uint8_t *dst)
 	unsigned mo = e->rctl >> E1000_RCTL_MO_SHIFT & 3;
 	uint32_t hash;
 
+	if (e->core.faults & NIC_FAULT_MTA_BITS)
+		mo = (mo + 1) & 3;
+
 	if (mo == 3)
 		hash = dst[4] | dst[5] << 8;
 	else
@@ -380,8 +383,10 @@ static void tx_finish(struct e1000 *e)
 	if (e->tx_popts & E1000_TXD_POPTS_TXSM)
 		insert_checksum(f, e->tx_len, ctx[4], le16(ctx + 6), ctx[5], 0);
 	e->tx_len = insert_tag(e, f, e->tx_len);
-	if ((e->tctl & E1000_TCTL_PSP) && e->tx_len < ETH_MIN) {
-		memset(f + e->tx_len, 0, ETH_MIN - e->tx_len);
+	if ((e->tctl & E1000_TCTL_PSP) && e->tx_len < ETH_MIN &&
+	    !(e->core.faults & NIC_FAULT_NO_PAD)) {
+		if (!(e->core.faults & NIC_FAULT_PAD_GARBAGE))
+			memset(f + e->tx_len, 0, ETH_MIN - e->tx_len);
 		e->tx_len = ETH_MIN;
 	}
 }

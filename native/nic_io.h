@@ -28,6 +28,10 @@ struct kvmnet_coalesced;
 #define NIC_FAULT_FILTER_BUG 0x1     /* the unicast filter accepts any destination */
 #define NIC_FAULT_LOSE_DESCRIPTOR 0x2 /* one TX descriptor in 100 completes unsent */
 #define NIC_FAULT_CORRUPT_RX 0x4     /* one payload byte of each received frame flipped */
+#define NIC_FAULT_PAD_GARBAGE 0x8    /* a short frame is padded with whatever the buffer
+					held, not zeros (e1000 with PSP, rtl8139) */
+#define NIC_FAULT_NO_PAD 0x10        /* e1000 ignores TCTL.PSP: short frames go out short */
+#define NIC_FAULT_MTA_BITS 0x20      /* e1000 hashes multicast with the next RCTL.MO's bits */
 
 /* What nic_run returned for. */
 #define NIC_RUN_STOP 0

@@ -172,7 +172,10 @@ static int tx_slot(struct rtl8139 *r, unsigned slot)
 		if (core->vnet_hdr_size)
 			iov[n++] = (struct iovec){ (void *)zeros, core->vnet_hdr_size };
 		iov[n++] = (struct iovec){ buf, size };
-		if (size < ETH_MIN) /* the chip pads short frames */
+		if (size < ETH_MIN && (core->faults & NIC_FAULT_PAD_GARBAGE) &&
+		    nic_dma(core, r->tsad[slot], ETH_MIN))
+			iov[n - 1].iov_len = ETH_MIN; /* the bytes after the frame in guest RAM */
+		else if (size < ETH_MIN) /* the chip pads short frames */
 			iov[n++] = (struct iovec){ (void *)zeros, ETH_MIN - size };
 		ret = nic_send(core, iov, n);
 		if (ret == -EAGAIN)

@@ -162,3 +162,30 @@ def test_kick_check_fails_when_a_queue_has_no_ioeventfd(suite, no_netns_left, mo
     expect(broken, failed=1)
     assert "500 of the 1000 notifications the guest wrote exited to the VMM" in \
         broken.stdout.str(), broken.stdout.str()
+
+
+SHORT = "test_short_frames_are_padded_with_zeros_or_left_short[builtin-{model}]"
+MULTICAST = "test_multicast_is_delivered_for_joined_groups_only[builtin-{model}]"
+MODEL_CASES = [
+    # (model, fault, check, what its failure must say): faults of one model's own logic
+    ("rtl8139", "pad_garbage", (DELIVERY, SHORT), "bytes past its end that are not padding"),
+    ("e1000", "pad_garbage", (DELIVERY, SHORT), "bytes past its end that are not padding"),
+    ("e1000", "no_pad", (DELIVERY, SHORT), "with TCTL.PSP set sent 42 bytes a 42-byte frame"),
+    ("e1000", "mta_bits", (FILTERS, MULTICAST),
+     "multicast to 01:00:5e:00:00:fb, joined, not delivered by e1000's filter"),
+]
+
+
+@pytest.mark.parametrize("model, fault, check, phrase", MODEL_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in MODEL_CASES])
+def test_check_fails_under_a_fault_of_one_model(suite, no_netns_left, model, fault, check,
+                                                phrase):
+    """A short frame padded with what the buffer held (the guest's transmit buffers still
+    hold longer frames: the old check could not see it), padding an e1000 with PSP set
+    leaves out, a multicast table indexed with the wrong bits (it once turned XFAILs into
+    passes)."""
+    [node] = node_ids(suite, [check], model)
+    expect(suite.run(node, plugins=[PLUGIN]), passed=1)
+    broken = suite.run(node, plugins=[PLUGIN], env={"KVMNET_TEST_NIC_FAULTS": fault})
+    expect(broken, failed=1)
+    assert phrase in broken.stdout.str(), broken.stdout.str()

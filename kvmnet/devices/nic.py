@@ -49,6 +49,9 @@ Fault switches (test only; each makes a conformance check fail if that check wor
                      descriptors or slot say so) but never reaches the backend
     corrupt_rx       one payload byte (the frame's last) of every received frame is flipped
                      after its FCS was computed
+    pad_garbage      a short frame is padded to 60 bytes with what its buffer held, not zeros
+    no_pad           e1000 sends short frames short though TCTL.PSP asks for padding
+    mta_bits         e1000 indexes its multicast table with the bits of the next RCTL.MO
 """
 
 import os
@@ -63,6 +66,9 @@ FAULTS = {
     "filter_bug": lib.NIC_FAULT_FILTER_BUG,
     "lose_descriptor": lib.NIC_FAULT_LOSE_DESCRIPTOR,
     "corrupt_rx": lib.NIC_FAULT_CORRUPT_RX,
+    "pad_garbage": lib.NIC_FAULT_PAD_GARBAGE,
+    "no_pad": lib.NIC_FAULT_NO_PAD,
+    "mta_bits": lib.NIC_FAULT_MTA_BITS,
 }
 COUNTERS = tuple(name for name, _ in ffi.typeof("struct nic_counters").fields)
 
