@@ -78,8 +78,10 @@ enum tf_verdict tf_check(const uint8_t *f, unsigned len, uint32_t seed,
 	fault->len = len;
 
 	if (len < TF_HEADER || get_be16(f + 12) != ETHERTYPE ||
-	    memcmp(f + 14, magic, 4) != 0 || get_be32(f + 22) != seed)
+	    memcmp(f + 14, magic, 4) != 0)
 		return TF_OTHER;
+	if (get_be32(f + 22) != seed)
+		return TF_FOREIGN;
 	*seq = get_be32(f + 18);
 	length = fault->length = get_be16(f + 26);
 	if (length < TF_MIN || length > TF_MAX)
@@ -106,6 +108,7 @@ const char *tf_why(enum tf_verdict v)
 	static const char *const words[] = {
 		[TF_GOOD] = "good",
 		[TF_OTHER] = "other",
+		[TF_FOREIGN] = "foreign",
 		[TF_LENGTH] = "length",
 		[TF_SHORT] = "short",
 		[TF_PADDING] = "padding",

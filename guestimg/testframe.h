@@ -14,7 +14,8 @@
 
 enum tf_verdict {
 	TF_GOOD,
-	TF_OTHER,	/* not a test frame, or another seed's */
+	TF_OTHER,	/* not a test frame */
+	TF_FOREIGN,	/* a test frame of another stream (seed) */
 	TF_LENGTH,	/* length field outside 28..9018 */
 	TF_SHORT,	/* fewer bytes than the length field says */
 	TF_PADDING,	/* bytes past the end that are not zero padding */

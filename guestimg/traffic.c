@@ -160,7 +160,7 @@ static void report_bad(const struct request *r, uint32_t seq, enum tf_verdict wh
 
 void cmd_recv(const struct request *r)
 {
-	uint32_t count, seed, every = 0, got = 0, bad = 0, other = 0, seq = 0;
+	uint32_t count, seed, every = 0, got = 0, bad = 0, other = 0, foreign = 0, seq = 0;
 	uint32_t bad_seq[BAD_REPORTED];
 	enum tf_verdict bad_why[BAD_REPORTED];
 	struct tf_fault bad_fault[BAD_REPORTED];
@@ -198,8 +198,9 @@ void cmd_recv(const struct request *r)
 		}
 		v = tf_check(rx, len, seed, &seq,
 			     bad < BAD_REPORTED ? &bad_fault[bad] : NULL);
-		if (v == TF_OTHER) {
+		if (v == TF_OTHER || v == TF_FOREIGN) {
 			other++;
+			foreign += v == TF_FOREIGN;
 			n->rx_other++;
 			continue;
 		}
@@ -252,6 +253,8 @@ void cmd_recv(const struct request *r)
 	fmt_dec(&f, track.reordered);
 	fmt_str(&f, " other=");
 	fmt_dec(&f, other);
+	fmt_str(&f, " foreign=");
+	fmt_dec(&f, foreign);
 	fmt_str(&f, " tsc=");
 	fmt_dec(&f, start);
 	proto_send(&f);
