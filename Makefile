@@ -7,8 +7,16 @@ KERNEL ?= linux-image-6.1.0-47-amd64-unsigned
 # What `make report` renders, and where (README: "The dashboard").
 RESULTS ?= allure-results
 REPORT ?= allure-report
+# How long `make fuzz` fuzzes each NIC model's C core (tests/fuzz/), in seconds, one after
+# the other; what they find is in build/fuzz/artifacts/<model>/, their corpus grows in
+# build/fuzz/corpus/<model>/.
+FUZZ_SECONDS ?= 600
+FUZZ_MODELS ?= e1000 rtl8139 virtio_net
+# The inventory `make fleet` gates, host by host (README: "Many hosts"): an Ansible
+# inventory whose group kvm_hosts holds them, e.g. a copy of ansible/inventory.example.yml.
+INVENTORY ?=
 
-.PHONY: conformance test lab report setup clean
+.PHONY: conformance test lab report setup clean fuzz fleet
 
 conformance: setup
 	$(PYTEST) -n auto conformance/ $(ARGS)
@@ -19,8 +27,21 @@ test: setup
 lab: setup
 	$(PYTEST) -n auto conformance/ --kvmnet-kernel $(KERNEL) $(ARGS)
 
+fuzz: setup
+	$(MAKE) -s -C tests/fuzz
+	@for model in $(FUZZ_MODELS); do \
+	  mkdir -p build/fuzz/corpus/$$model build/fuzz/artifacts/$$model && \
+	  build/fuzz/fuzz_$$model -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/$$model/ \
+	    build/fuzz/corpus/$$model tests/fuzz/corpus/$$model || exit 1; \
+	done
+
 report:
 	@scripts/report.sh $(RESULTS) $(REPORT)
+
+fleet: setup
+	@test -n "$(INVENTORY)" || { echo "make fleet INVENTORY=<an Ansible inventory>" >&2; exit 2; }
+	@scripts/fleet.sh $(INVENTORY) $(ARGS)
 
 setup:
 	@scripts/setup.sh

@@ -2,6 +2,8 @@
 // sets what it reads from the environment:
 //   KVMNET_RESULTS_DIR  the Allure results directory being rendered (default allure-results)
 //   KVMNET_HISTORY      the history file (JSONL, one line a run) that trends are built from
+//   KVMNET_FLEET        set by scripts/fleet.sh: the results are a fleet's, merged
+//                       (kvmnet/fleet/merge.py), and each host and kernel is an environment
 //
 // It imports nothing from allure (the config is a plain object; allure's defineConfig only
 // returns it), so it loads wherever allure itself is installed.
@@ -9,6 +11,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const resultsDir = process.env.KVMNET_RESULTS_DIR || "allure-results";
+const fleet = Boolean(process.env.KVMNET_FLEET);
 
 // The values of the `fault` label that fixtures/verdicts.py adds to every check that did not
 // simply pass; each is a category of the report, named after it, in this order.
@@ -42,11 +45,23 @@ const categories = FAULTS.map((fault) => ({
   name: fault,
   matchers: [{ labels: { fault: exactly(fault) } }, ...(BY_MESSAGE[fault] ? [BY_MESSAGE[fault]] : [])],
 }));
+// A fleet's hosts that brought no results back have one result saying why (kvmnet/fleet):
+// their verdict is their `fault`, a category of its own.
+if (fleet) {
+  for (const verdict of ["unreachable", "set-up failed", "not gated"]) {
+    categories.push({
+      id: `fleet-${verdict.replace(/[^A-Za-z0-9]+/g, "-")}`,
+      name: `host ${verdict}`,
+      matchers: [{ labels: { fault: exactly(verdict) } }],
+    });
+  }
+}
 // Allure appends its default "Product errors" (failed) and "Test errors" (broken) after these.
 
 // Every kvmnet result carries the label kernel=<uname -r> (a lab run's, the lab kernel's): one
 // report environment per kernel found in the results, so runs before and after a kernel
-// upgrade, or in the kernel lab, sit side by side.
+// upgrade, or in the kernel lab, sit side by side. A fleet's are per host and kernel: the
+// merge set each result's label host=<its inventory name>.
 function kernels(dir) {
   const found = new Set();
   let names = [];
@@ -58,7 +73,14 @@ function kernels(dir) {
   for (const name of names.filter((n) => n.endsWith("-result.json"))) {
     try {
       const result = JSON.parse(readFileSync(join(dir, name), "utf8"));
-      for (const label of result.labels ?? []) {
+      const labels = result.labels ?? [];
+      const value = (name) => labels.find((l) => l.name === name)?.value;
+      if (fleet) {
+        const [host, kernel] = [value("host"), value("kernel")];
+        if (host && kernel) found.add(JSON.stringify([host, kernel]));
+        continue;
+      }
+      for (const label of labels) {
         if (label.name === "kernel" && label.value) found.add(label.value);
       }
     } catch {
@@ -68,19 +90,30 @@ function kernels(dir) {
   return found;
 }
 
-const releases = [...kernels(resultsDir)].sort();
+const found = [...kernels(resultsDir)].sort();
+const releases = fleet ? [...new Set(found.map((pair) => JSON.parse(pair)[1]))].sort() : found;
+const hosts = fleet ? [...new Set(found.map((pair) => JSON.parse(pair)[0]))] : [];
 // The report is named after what it judged: "kvmnet: kernel 6.1.0-47-amd64", or the kernels of
-// a report that holds several.
-const reportName = releases.length
-  ? `kvmnet: kernel${releases.length > 1 ? "s" : ""} ${releases.join(", ")}`
-  : "kvmnet";
+// a report that holds several; a fleet's after its hosts.
+const kernelsSaid = `kernel${releases.length > 1 ? "s" : ""} ${releases.join(", ")}`;
+const reportName = fleet
+  ? `kvmnet fleet: ${hosts.length} host${hosts.length === 1 ? "" : "s"}, ${kernelsSaid}`
+  : releases.length
+    ? `kvmnet: ${kernelsSaid}`
+    : "kvmnet";
 
 const environments = {};
-for (const release of releases) {
-  const id = `kernel-${release}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
+const has = (labels, name, value) => labels.some((l) => l.name === name && l.value === value);
+for (const entry of found) {
+  const [host, release] = fleet ? JSON.parse(entry) : [null, entry];
+  const said = fleet ? `${host}, kernel ${release}` : `kernel ${release}`;
+  const id = (fleet ? `host-${host}-kernel-${release}` : `kernel-${release}`)
+    .replace(/[^A-Za-z0-9_-]/g, "_")
+    .slice(0, 64);
   environments[id] = {
-    name: `kernel ${release}`.slice(0, 64),
-    matcher: ({ labels }) => labels.some((l) => l.name === "kernel" && l.value === release),
+    name: said.slice(0, 64),
+    matcher: ({ labels }) =>
+      has(labels, "kernel", release) && (!fleet || has(labels, "host", host)),
   };
 }
 

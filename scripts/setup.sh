@@ -15,9 +15,17 @@ PYTHON=/usr/bin/python3
 # chromium is the browser tests/test_report.py looks at the dashboard with. npm installs the
 # dashboard's pinned tools (scripts/report.sh); Debian's nodejs and npm only where the machine
 # has no npm: they conflict with a Node.js from elsewhere (NodeSource's bundles its npm).
+# clang builds the NIC models' fuzzers (tests/fuzz/: tests/test_fuzz.py, make fuzz) with
+# libFuzzer and the sanitizers, whose runtimes Debian's clang only recommends: once clang is
+# in, its libclang-rt-<N>-dev (N from the clang-<N> it depends on) is named too.
+# openssh-server: tests/test_fleet.py starts its own sshd, inside a namespace it made, as the
+# fleet's second host (README: "Many hosts").
 DEBIAN_PACKAGES=(gcc make binutils python3-venv python3-dev linux-libc-dev qemu-system-x86
-                 dpdk dpdk-dev kmod chromium)
+                 dpdk dpdk-dev kmod chromium clang openssh-server)
 command -v npm >/dev/null || DEBIAN_PACKAGES+=(nodejs npm)
+clang_major=$(dpkg-query -W -f='${Depends}' clang 2>/dev/null |
+              sed -n 's/^clang-\([0-9]\+\).*/\1/p' || true)
+[[ -z $clang_major ]] || DEBIAN_PACKAGES+=("libclang-rt-$clang_major-dev")
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
