@@ -73,6 +73,21 @@ def test_eeprom_gives_the_mac_by_bit_bang_and_eerd_with_checksum_0xbaba(drv):
     assert drv.eerd(0x0D) == 0x100E and drv.eerd(0x0E) == 0x8086
 
 
+def test_a_system_reset_resets_the_device_and_loads_its_eeprom_again(drv):
+    drv.w(L.E1000_RA, 0x00766B02)  # 02:6b:76:00:99:00, as a driver sets another MAC
+    drv.w(L.E1000_RA + 4, 0x0099 | L.E1000_RAH_AV)
+    drv.w(L.E1000_RCTL, drv.r(L.E1000_RCTL) | L.E1000_RCTL_UPE)
+    drv.dev.eeprom.words[0] ^= 0xFFFF  # whatever a driver wrote there
+    drv.dev.write_config(0x04, b"\x07\x00")  # COMMAND: I/O, memory, bus master
+    drv.dev.system_reset()
+    assert drv.dev.read_config(0x04, 2) == b"\x00\x00"
+    assert drv.r(L.E1000_RCTL) == 0 and drv.r(L.E1000_RDH) == drv.r(L.E1000_TDH) == 0
+    ral, rah = drv.r(L.E1000_RA), drv.r(L.E1000_RA + 4)
+    assert struct.pack("<IH", ral, rah & 0xFFFF) == bytes.fromhex(MAC.replace(":", ""))
+    assert struct.pack("<3H", *[drv.eerd(i) for i in range(3)]) == bytes.fromhex(
+        MAC.replace(":", ""))
+
+
 def test_mdic_reads_the_phy_id_and_link_up(drv):
     assert drv.phy(2) & 0xFFFF == 0x0141 and drv.phy(3) & 0xFFFF == 0x0C20
     bmsr = drv.phy(1)

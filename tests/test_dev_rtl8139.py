@@ -189,6 +189,20 @@ def test_idr_is_written_only_in_config_write_mode(drv):
     assert drv.r(L.RTL8139_9346CR, 1) >> 6 == 0, "autoload ends by itself"
 
 
+def test_a_system_reset_powers_the_chip_on_again(drv):
+    drv.w(L.RTL8139_9346CR, CFG9346_UNLOCK, 1)
+    drv.w(L.RTL8139_IDR0, 0x44332211)
+    drv.w(L.RTL8139_9346CR, CFG9346_LOCK, 1)
+    drv.w(L.RTL8139_MAR0, 0xFFFFFFFF)
+    drv.w(L.RTL8139_RCR, RX_CONFIG | L.RTL8139_RCR_AAP)
+    drv.dev.eeprom.words[7] ^= 0xFFFF  # whatever a driver wrote there
+    drv.dev.system_reset()
+    assert drv.dev.read(L.RTL8139_IDR0, 6) == bytes.fromhex(MAC.replace(":", ""))
+    assert drv.eeprom_mac() == bytes.fromhex(MAC.replace(":", ""))
+    assert drv.r(L.RTL8139_MAR0) == drv.r(L.RTL8139_RCR) == drv.r(L.RTL8139_RBSTART) == 0
+    assert drv.r(L.RTL8139_CR, 1) & (L.RTL8139_CR_RE | L.RTL8139_CR_TE) == 0
+
+
 def test_mii_registers_say_link_up(drv):
     assert drv.r(L.RTL8139_BMSR, 2) & 0x0004
     assert not drv.r(L.RTL8139_MSR, 1) & 0x04, "MSR.LINKB is set when the link is down"

@@ -254,6 +254,19 @@ def test_msix_vector_signals_when_enabled_and_unmasked():
     rig.close()
 
 
+def test_a_system_reset_is_a_device_reset_with_msix_off(net):
+    assert net.control(1, 1, testframe.mac_bytes(OTHER)) == 0  # MAC_ADDR_SET
+    device = net.rig.dev
+    cap = device.config[0x34]
+    device.write_config(cap + 2, (0x8000).to_bytes(2, "little"))  # MSI-X enable
+    device.msix.bar.device.write(0, bytes(12) + bytes(4))  # vector 0 unmasked
+    device.system_reset()
+    assert device.status == 0 and not device.msix.enabled
+    assert device.msix.read(12, 4) == (1).to_bytes(4, "little")  # vector 0 masked again
+    assert device.net.config()[:6] == testframe.mac_bytes(MAC)
+    assert device.read_config(0x04, 2) == b"\x00\x00"
+
+
 def test_intx_and_isr_without_msix(net):
     net.send(testframe.build(PEER, MAC, 0, 1, 60))
     assert net.irq.level

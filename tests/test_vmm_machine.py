@@ -107,3 +107,63 @@ def test_exits_are_counted_by_port(image):
         guest.channel.wait_hello(30)
         guest.channel.command("exits 100 0x80")
         assert guest.exits["IO", 0x80] == 100
+
+
+@pytest.mark.parametrize("runner", runners(), ids=lambda r: r.name)
+def test_a_rebootable_guest_reboots_warm_and_answers_again(runner, image, nothing_leaks):
+    with runner.start(image, rebootable=True) as guest:
+        guest.channel.wait_hello(30)
+        guest.channel.command("echo before")
+        for _ in range(2):
+            assert guest.reboot(30)["ring"] == "3"
+            assert guest.channel.command("echo after").text == "after"
+        guest.channel.command("exit 3")
+        assert guest.wait(timeout=30) == 3
+
+
+def test_a_qemu_guest_started_with_no_reboot_refuses_to_reboot(image):
+    if QemuRunner.missing():
+        pytest.skip(QemuRunner.missing())
+    with QemuRunner().start(image) as guest:
+        guest.channel.wait_hello(30)
+        with pytest.raises(RuntimeError, match="not started rebootable"):
+            guest.reboot(30)
+
+
+def test_a_reset_puts_the_boot_vcpu_back_in_its_entry_state(kvm, image):
+    with Machine(kvm, image.read_bytes()) as machine:
+        entry = machine.vcpu._fd.get_sregs()
+        channel = GuestChannel(machine.uart.feed)
+        machine.on_serial(channel.receive, channel.end)
+        machine.start()
+        channel.wait_hello(30)
+        long_mode = machine.vcpu._fd.get_sregs()
+        assert long_mode.efer and long_mode.cr3 and long_mode.cr4
+        machine.reset()
+        channel.wait_hello(30)  # the guest's channel went on: no end was announced
+        machine.stop()
+        vcpu = machine.vcpu
+        vcpu.enter_protected_mode(0x100000, 0x2BADB002, 0x9000)  # what reset() does
+        again = vcpu._fd.get_sregs()
+        for name in ("cr0", "cr2", "cr3", "cr4", "efer", "apic_base"):
+            assert getattr(again, name) == getattr(entry, name), name
+        for name in ("gdt", "idt"):
+            assert (getattr(again, name).base, getattr(again, name).limit) == (
+                getattr(entry, name).base, getattr(entry, name).limit), name
+        assert again.tr.selector == entry.tr.selector and again.tr.base == entry.tr.base
+
+
+def test_a_machine_with_more_vcpus_refuses_a_reset(kvm, image):
+    with Machine(kvm, image.read_bytes(), vcpus=2) as machine:
+        machine.start()
+        with pytest.raises(RuntimeError, match="2 vCPUs cannot be reset"):
+            machine.reset()
+
+
+def test_a_guest_that_ended_cannot_be_reset(image):
+    with BuiltinRunner().start(image) as guest:
+        guest.channel.wait_hello(30)
+        guest.channel.command("exit 0")
+        guest.wait(timeout=30)
+        with pytest.raises(RuntimeError, match="the guest has ended"):
+            guest.reboot(30)

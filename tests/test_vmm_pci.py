@@ -191,3 +191,19 @@ def test_overlapping_bar_decodes_nothing_and_breaks_nothing(pci, mmio, card):
     assert len(pci.conflicts) == 1
     cfg_write(pci, SLOT + 1, BAR0, 0xE000_1000)  # moved somewhere free, it decodes again
     assert mmio.find(0xE000_1000)[0] is other.mem
+
+
+def test_a_system_reset_unmaps_and_clears_every_bar(pci, pio, mmio, card):
+    cfg_write(pci, SLOT, BAR0, 0xE000_1000)
+    cfg_write(pci, SLOT, BAR1, 0xC040)
+    cfg_write(pci, SLOT, COMMAND, CMD_IO | CMD_MEM | CMD_MASTER)
+    cfg_write(pci, SLOT, INTR, 11, 1)
+    powered_on = []
+    card.power_on_reset = lambda: powered_on.append(True)
+    pci.system_reset()
+    assert mmio.find(0xE000_1000) == (None, None) and pio.find(0xC040) == (None, None)
+    assert cfg_read(pci, SLOT, COMMAND, 2) == 0
+    assert (cfg_read(pci, SLOT, BAR0), cfg_read(pci, SLOT, BAR1)) == (0, 0x1)  # io flag
+    assert cfg_read(pci, SLOT, STATUS, 2) == ST_CAP_LIST * bool(card.config[0x34])
+    assert cfg_read(pci, SLOT, INTR, 1) == 11  # what was wired stays
+    assert powered_on == [True]

@@ -38,6 +38,9 @@ waits for them, drains the ring before it waits and every millisecond while it d
 Fault switches (device.faults, test only): filter_bug, lose_descriptor, corrupt_rx, as in
 kvmnet.devices.nic.
 
+A system reset (the machine's warm reset) is CTRL.RST plus the power-on EEPROM load
+(`power_on_reset`).
+
 Not modelled: interrupt moderation (ITR, RDTR/RADV, TIDV/TADV are stored; interrupts are immediate), flow control,
 wake-up, manageability, receive checksum offload (RX descriptors say IXSM: "not checked").
 """
@@ -383,6 +386,18 @@ class E1000(Nic):
         self._mdic = result | lib.E1000_MDIC_READY
         if value & lib.E1000_MDIC_INT_EN:
             self.e.icr |= lib.E1000_ICR_MDAC
+
+    def power_on_reset(self):
+        """A system reset (PciDevice.system_reset): CTRL.RST, and what power-on adds to it:
+        the EEPROM loaded with the configured address again (the image the VMM made of
+        its configuration, as at start), IOADDR 0."""
+        if self.closed:
+            return
+        with self.lock:
+            self.core.mac = list(self.mac)
+            self.eeprom = Eeprom93C46(eeprom_image(self.mac))
+            self.e.ioaddr = 0
+            self._reset()
 
     def _reset(self):
         lib.e1000_reset(self.e)

@@ -281,6 +281,18 @@ class Rtl8139(Nic):
         lib.rtl8139_update_irq(r)
         self.update_irq_locked()
 
+    def power_on_reset(self):
+        """A system reset (PciDevice.system_reset): the EEPROM holds the configured address
+        again (the image the VMM made of its configuration, as at start) and the chip does
+        what it does at power-on (_power_on: IDR loaded from the EEPROM, MAR, RCR, TCR,
+        RBSTART cleared, then a soft reset)."""
+        if self.closed:
+            return
+        with self.lock:
+            self.core.mac = list(self.mac)
+            self.eeprom = Eeprom93C46(eeprom_image(self.mac))
+            self._power_on()
+
     def _power_on(self):
         r = self.r
         r.rcr = r.tcr = r.rbstart = 0

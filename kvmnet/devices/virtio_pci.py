@@ -116,6 +116,11 @@ class VirtioPci(PciDevice):
         for q in self.queues:
             q.reset()
 
+    def power_on_reset(self):
+        """A system reset (PciDevice.system_reset): the device reset a driver makes by
+        writing 0 to the status (VirtioDevice.reset, the transport's registers and queues)."""
+        self._write_status(0)
+
     # Kicks caught by KVM: an ioeventfd per queue on its notify address, moved with the BAR.
     def bar_moved(self, index, old, new):
         if self.vm is None or index not in (MODERN_BAR, 0):

@@ -17,6 +17,11 @@ class Guest(Protocol):
         """The VMM's own device models of its NICs, in the guest's NIC order: the built-in
         VMM's (kvmnet.devices); empty under a VMM whose models are not kvmnet's (QEMU)."""
 
+    def reboot(self, timeout: float) -> dict:
+        """A warm reset of the whole machine, through the VMM, as a system reset does it:
+        the guest boots again (its channel goes on) and says HELLO, whose fields this
+        returns (GuestChannel.wait_hello). Only for a guest started rebootable."""
+
     def wait(self, timeout: float) -> int:
         """The guest's exit status, once it has ended (TimeoutError after timeout s)."""
 
@@ -36,5 +41,7 @@ class Runner(Protocol):
 
     name: str
 
-    def start(self, image_path, nics: Sequence = ()) -> Guest:
-        """Boot image_path with nics (kvmnet.runners.nics.Nic), started: it says HELLO."""
+    def start(self, image_path, nics: Sequence = (), rebootable: bool = False) -> Guest:
+        """Boot image_path with nics (kvmnet.runners.nics.Nic), started: it says HELLO.
+        rebootable: Guest.reboot may reset it (under QEMU that replaces -no-reboot, so a
+        guest's own reset, a triple fault, then reboots it too instead of ending it)."""

@@ -56,6 +56,12 @@ class BuiltinGuest:
     def exits(self):
         return self.machine.vcpu.exits
 
+    def reboot(self, timeout):
+        """Machine.reset (a warm reset through the VMM: kvmnet.vmm.machine says what it
+        resets and what it leaves), then the guest's new HELLO."""
+        self.machine.reset()
+        return self.channel.wait_hello(timeout)
+
     def wait(self, timeout):
         return self.machine.wait(timeout)
 
@@ -79,6 +85,7 @@ class BuiltinRunner:
     def __init__(self, kvm_device="/dev/kvm", memory_size=64 << 20):
         self.kvm_device, self.memory_size = kvm_device, memory_size
 
-    def start(self, image_path, nics=()):
-        """The built-in VMM booting image_path with nics (kvmnet.runners.nics.Nic), started."""
+    def start(self, image_path, nics=(), rebootable=False):
+        """The built-in VMM booting image_path with nics (kvmnet.runners.nics.Nic), started.
+        Its guests can always be rebooted (rebootable changes nothing)."""
         return BuiltinGuest(self.kvm_device, image_path, self.memory_size, nics)

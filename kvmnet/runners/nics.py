@@ -9,7 +9,7 @@ rings to the backend's frontend; QEMU gets `-netdev vhost-user` on the backend's
 (with guest RAM as a shared memfd, which vhost-user needs), or its tap with vhost=on.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MODELS = ("rtl8139", "e1000", "virtio", "virtio-legacy")
 
@@ -94,6 +94,9 @@ class NicGuest:
     model: str
     mac: str
     index: int = 0
+    # Called with no arguments after each reboot, once the NIC is up again: whoever looked
+    # at the NIC after boot (a fixture) looks again.
+    on_reboot: list = field(default_factory=list)
 
     def command(self, text, timeout=60):
         return self.guest.channel.command(text, timeout)
@@ -121,6 +124,15 @@ class NicGuest:
     def reset(self) -> None:
         """Reset the NIC through its driver and bring it up again as at boot (`reset`)."""
         self.command(f"reset {self.index}")
+
+    def reboot(self, timeout: float = 30) -> None:
+        """Reboot the guest, warm, through its VMM (Guest.reboot: a guest started
+        rebootable); it brings its NICs up again from their reset state. GuestError if this
+        NIC did not come up (its commands answer `nicfailed`)."""
+        self.guest.reboot(timeout)
+        self.counters()
+        for listener in self.on_reboot:
+            listener()
 
     def kick(self, count: int) -> int:
         """Write count notifications to each virtio data queue; how many were written."""

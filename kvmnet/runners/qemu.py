@@ -3,6 +3,12 @@
 `-M pc` with qboot reaches the guest in ~0.1 s where SeaBIOS takes seconds. COM1 is QEMU's
 stdio; the debug-exit device turns the guest's status v into QEMU's exit status (v<<1)|1.
 
+A guest started `rebootable` runs without -no-reboot (`-action reboot=reset`: a reset
+request resets the machine instead of ending QEMU) and with a QMP monitor on a socketpair
+(kvmnet.runners.qmp); `reboot` asks it for system_reset. QEMU then resets every device and
+the CPUs (the in-kernel LAPIC and IOAPIC included) and runs qboot again, which loads the
+multiboot image anew; RAM is not cleared.
+
 Every guest QEMU carries `-name kvmnet-guest-<pid>` (the pid of the process that started
 it) and dies with that process (kvmnet.process.start); `sweep` kills any whose starter is
 gone all the same.
@@ -15,8 +21,9 @@ import subprocess
 import threading
 
 from kvmnet import process
-from kvmnet.guest import GuestChannel
+from kvmnet.guest import GuestChannel, GuestGone
 from kvmnet.runners.nics import qemu_arguments
+from kvmnet.runners.qmp import Qmp, QmpError
 from kvmnet.vmm.vcpu import GuestCrashed
 
 QEMU = "qemu-system-x86_64"
@@ -32,14 +39,20 @@ class QemuUnavailable(RuntimeError):
 class QemuGuest:
     nics = ()  # QEMU's device models are its own: nothing of ours to look into
 
-    def __init__(self, command, pass_fds=()):
+    def __init__(self, command, pass_fds=(), qmp=None):
+        """qmp: a kvmnet.runners.qmp.Qmp whose other end QEMU inherits (a rebootable guest)."""
         self.command = command
         self._log = bytearray()
         self.channel = None
+        self._qmp = qmp
         try:
             self._proc = process.start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, start_new_session=True,
                                        pass_fds=pass_fds)
+        except BaseException:
+            if qmp is not None:
+                qmp.close()
+            raise
         finally:
             for fd in pass_fds:  # QEMU has its copies now
                 os.close(fd)
@@ -57,6 +70,19 @@ class QemuGuest:
             self.channel.receive(chunk)
         self.channel.end(f"QEMU exited (status {self._proc.wait()}); it printed:\n"
                          + self.serial_text())
+
+    def reboot(self, timeout):
+        """QMP system_reset (QEMU resets the machine and boots the image again), then the
+        guest's new HELLO."""
+        if self._qmp is None:
+            raise RuntimeError("this QEMU guest was not started rebootable: with -no-reboot "
+                               "a reset would end it")
+        try:
+            self._qmp.execute("system_reset")
+        except QmpError as e:
+            raise GuestGone(f"QEMU did not reset the guest: {e}; it printed:\n"
+                            + self.serial_text()) from None
+        return self.channel.wait_hello(timeout)
 
     def wait(self, timeout):
         try:
@@ -81,6 +107,8 @@ class QemuGuest:
         self._reader.join(5)
         self._proc.stdin.close()
         self._proc.stdout.close()
+        if self._qmp is not None:
+            self._qmp.close()
 
     def __enter__(self):
         return self
@@ -104,17 +132,23 @@ class QemuRunner:
             return f"{QBOOT} not found: install Debian's qemu-system-x86 (it ships qboot)"
         return None
 
-    def start(self, image_path, nics=()):
-        """QEMU booting image_path with nics (kvmnet.runners.nics.Nic), started."""
+    def start(self, image_path, nics=(), rebootable=False):
+        """QEMU booting image_path with nics (kvmnet.runners.nics.Nic), started; with
+        -no-reboot (a reset ends it) unless rebootable (see the module's docstring)."""
         reason = self.missing()
         if reason:
             raise QemuUnavailable(reason)
         nic_args, fds = qemu_arguments(nics, self.memory_mib)
+        qmp, reboot_args = None, ["-no-reboot"]
+        if rebootable:
+            qmp, qmp_fd = Qmp.pair()
+            fds.append(qmp_fd)
+            reboot_args = ["-action", "reboot=reset", *Qmp.arguments(qmp_fd)]
         return QemuGuest([
             self.binary, "-name", f"{MARK}{os.getpid()}", "-accel", "kvm", "-M", "pc",
-            "-m", str(self.memory_mib), "-nodefaults", "-nographic", "-no-reboot",
+            "-m", str(self.memory_mib), "-nodefaults", "-nographic", *reboot_args,
             "-bios", QBOOT, "-kernel", str(image_path), "-serial", "stdio", "-monitor", "none",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=4", *nic_args], pass_fds=fds)
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=4", *nic_args], pass_fds=fds, qmp=qmp)
 
 
 def _starter(argv):

@@ -9,6 +9,20 @@ A Machine is a context manager: on every exit path its vCPU threads and devices 
 and every fd and mapping is released. A guest that stops answering is stopped by `wait`'s
 deadline (the watchdog), and what it printed is in `serial_log`, complete to the last byte
 the guest wrote whenever it is read.
+
+`reset` is a warm reset through the VMM, as a system reset (RST#) does it: the vCPU stops
+(its end is not an end of the guest: whoever listens on COM1 goes on listening), every PCI
+function goes back to its power-on state (kvmnet.vmm.pci: configuration space, then the
+model's own power-on reset; their device threads go on), the UART too, the multiboot image
+and its information block are loaded again, and the boot vCPU enters the image as at boot
+(kvmnet.vmm.vcpu). RAM is not cleared, as on a PC. One vCPU only: a machine with more
+refuses (the others would have to go back to waiting for INIT/SIPI).
+
+Left as they were, for want of the ioctls to set them (the guest programs what it uses):
+the in-kernel LAPIC (its SVR, TPR, timer and any vector in IRR/ISR), IOAPIC redirection
+entries, the PIC and the PIT; the vCPU's FPU/SSE state, XCR0, debug registers, MSRs other
+than EFER (FS/GS bases, the TSC, which keeps counting) and pending events; the exit and
+device counters, and the serial log (the new boot's lines follow the old's).
 """
 
 import threading
@@ -47,6 +61,8 @@ class Machine:
         self._end_listeners = []
         self.exit_status = None
         self._error = None
+        self._resetting = False
+        self.resets = 0  # warm resets so far
         try:
             self._build(kvm, image, memory_size, vcpus)
         except BaseException:
@@ -63,7 +79,8 @@ class Machine:
         self._stack.callback(self.memory.close)
         self.memory.register(self.vm)
         self.msi_routes = MsiRoutes(self.vm)  # sent to KVM only once a device routes an MSI
-        entry, info = multiboot.load(image, self.memory)
+        self._image = bytes(image)  # loaded again by each reset
+        entry, info = multiboot.load(self._image, self.memory)
 
         self.pio, self.mmio = Bus("port I/O"), Bus("MMIO")
         # POST-code writes are swallowed in the C run loop (COM1's data path is too: the
@@ -150,11 +167,43 @@ class Machine:
     def start(self):
         for device in self.devices:
             device.start()
-        for vcpu in self.vcpus:
-            self._threads.append(threading.Thread(target=self._run, args=(vcpu,), daemon=True,
-                                                  name=f"kvmnet-vcpu{vcpu.index}"))
-            self._threads[-1].start()
+        self._start_vcpus()
         return self
+
+    def _start_vcpus(self):
+        self._threads = [threading.Thread(target=self._run, args=(vcpu,), daemon=True,
+                                          name=f"kvmnet-vcpu{vcpu.index}")
+                         for vcpu in self.vcpus]
+        for thread in self._threads:
+            thread.start()
+
+    def reset(self):
+        """A warm reset of the running machine (see the module's docstring); the guest boots
+        again from the multiboot entry. RuntimeError for a machine with more than one vCPU,
+        or whose guest has ended (before or while it was being reset)."""
+        if len(self.vcpus) > 1:
+            raise RuntimeError(f"a machine with {len(self.vcpus)} vCPUs cannot be reset: only "
+                               "the boot vCPU is put back in its entry state")
+        if not self.running:
+            raise RuntimeError("the guest has ended: there is nothing to reset")
+        self._resetting = True
+        try:
+            self.stop()
+        finally:
+            self._resetting = False
+        if self._error is not None or self.exit_status is not None:
+            raise RuntimeError("the guest ended while it was being reset: "
+                               f"{self._error or f'exit status {self.exit_status}'}")
+        if self.coalesced is not None:
+            self.coalesced.drain()  # writes the guest made before the reset reach the devices
+        self.pci.system_reset()
+        self.uart.reset()
+        entry, info = multiboot.load(self._image, self.memory)
+        for vcpu in self.vcpus:
+            vcpu.resume()
+        self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
+        self.resets += 1
+        self._start_vcpus()
 
     def _run(self, vcpu):
         try:
@@ -165,6 +214,8 @@ class Machine:
         if vcpu is not self.vcpu:
             return
         self.uart.flush()  # listeners see the guest's last words before its end
+        if self._resetting and self._error is None and self.exit_status is None:
+            return  # stopped by reset(): the guest goes on, and so does its channel
         reason = f"the guest stopped: {self._error or f'exit status {self.exit_status}'}"
         for on_end in self._end_listeners:
             on_end(reason)

@@ -31,9 +31,8 @@ class Msix:
         self.signal = None  # signal(address, data): set when the device is plugged
         self.sent = 0
         self._table = bytearray(ENTRY_SIZE * vectors)
-        for v in range(vectors):  # every vector starts masked
-            self._table[v * ENTRY_SIZE + 12] = VECTOR_MASKED
         self._pending = [False] * vectors
+        self._power_on_table()
         self.on_change = []  # listeners(): a vector's message or mask may have changed
         self._lock = threading.Lock()
         self.bar = Bar(BAR_SIZE, device=self)
@@ -41,6 +40,21 @@ class Msix:
         self._device = device
         self._cap = device.add_capability(CAP_ID, body, writable=b"\x00\xc0",
                                           on_write=lambda _: self._changed())
+
+    def _power_on_table(self):
+        self._table[:] = bytes(len(self._table))
+        for v in range(self.vectors):  # every vector starts masked
+            self._table[v * ENTRY_SIZE + 12] = VECTOR_MASKED
+        self._pending[:] = [False] * self.vectors
+
+    def reset(self):
+        """As at power-on (a system reset): MSI-X disabled, the function not masked, every
+        vector masked with a zero message, nothing pending; then the listeners, so that
+        what was bound to a vector (irqfds) lets go."""
+        struct.pack_into("<H", self._device.config, self._cap + 2, self.vectors - 1)
+        with self._lock:
+            self._power_on_table()
+        self._changed()
 
     @property
     def control(self):

@@ -5,6 +5,11 @@ guest moves a BAR, or turns decoding on or off in COMMAND, the device's region i
 the I/O or MMIO bus by the `remap` callback the host bridge was given. Capabilities form the
 usual linked list from CAPABILITIES_POINTER, from 0x40 up; each says which of its bits the
 guest may write.
+
+A system reset (PciBus.system_reset, for the machine's warm reset) puts every function in
+its power-on state: PciDevice.system_reset does what PCI's RST# does to the configuration
+space (COMMAND cleared, so no BAR decodes and each leaves its bus; BAR addresses 0; MSI-X off
+and its table as at power-on; INTx low), and the function's own `power_on_reset` the rest.
 """
 
 import struct
@@ -138,6 +143,29 @@ class PciDevice:
                     self.on_remap(self, i, old, new)
                 self.bar_moved(i, old, new)
 
+    def system_reset(self):
+        """The function as a system reset leaves it (PCI RST#), with the vCPUs stopped:
+        COMMAND cleared (no BAR decodes: each leaves its bus, bar_moved(i, old, 0)), BAR
+        addresses 0, the error bits of STATUS clear, MSI-X as at power-on (off, every
+        vector masked, nothing pending), then power_on_reset(), and INTx low. What the VMM
+        wired (Interrupt Line) stays."""
+        self.config[COMMAND] = self.config[COMMAND + 1] = 0
+        self.config[STATUS + 1] &= ~0xF9 & 0xFF
+        for i, bar in enumerate(self.bars):
+            if bar is not None:
+                self._store_bar(i, 0)
+        self._sync_bars()
+        if self.msix is not None:
+            self.msix.reset()
+        self.power_on_reset()
+        if self.irq is not None:
+            self.irq.set(False)
+
+    def power_on_reset(self):
+        """The function's own state as at power-on (its registers, EEPROM-loaded values,
+        rings): what system_reset adds to the configuration space's reset. Models override
+        it, reusing their own reset code; it runs with the function's BARs unmapped."""
+
     def bar_moved(self, index, old, new):
         """BAR index moved from old to new (0: not decoded); for devices that register
         addresses elsewhere (ioeventfds)."""
@@ -174,6 +202,13 @@ class PciBus:
             raise ValueError(f"PCI slot {slot} is taken or out of range")
         device.on_remap = self._remap
         self.devices[slot] = device
+
+    def system_reset(self):
+        """Every function back to its power-on state (PciDevice.system_reset), and
+        CONFIG_ADDRESS cleared."""
+        self.address = 0
+        for device in self.devices.values():
+            device.system_reset()
 
     def _remap(self, device, index, old, new):
         bar = device.bars[index]

@@ -60,6 +60,16 @@ class Uart16550:
         """Hand what the guest transmitted and C still holds to `output` (any thread)."""
         self._transmit(b"")
 
+    def reset(self):
+        """The registers as at power-on (a system reset): what the guest transmitted is
+        handed over first; what the host sent that the guest has not read is dropped; LCR,
+        MCR, IER, FCR and SCR are 0. The divisor latch keeps its value (the guest programs
+        it before use; nothing here times bytes by it)."""
+        self.flush()
+        lib.uart_rx_clear(self._state)
+        lib.uart_set_control(self._state, 0, 0)
+        self.ier = self.scr = self.fcr = 0
+
     def fast_attend(self):
         """The run loop's handler saw a line end, or the transmit buffer fill."""
         self.flush()

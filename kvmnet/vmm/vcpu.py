@@ -1,5 +1,10 @@
 """A vCPU: its kvm_run mapping, its CPUID, the multiboot entry state, and its exit loop.
 
+The multiboot entry state is built on the special registers KVM gave the vCPU when it was
+made (its power-on state), not on whatever they hold now: entering it again after the
+guest ran (a warm reset, Machine.reset) puts back CR2, CR3, CR4 and EFER (0: long mode was
+entered), the descriptor tables, TR and LDT as well as the segments and CR0 it sets.
+
 The loop runs in C (native kvmnet_vcpu_loop) and comes back to Python only for exits that
 need a device model in Python; the fast ports and the buses' fast ranges (device registers
 whose C handlers answer in the loop) it answers itself are counted all the same. At every
@@ -43,6 +48,7 @@ class Vcpu:
         self._coalesced = None
         self._stop = ffi.new("int *")
         self.thread_id = None
+        self._power_on_sregs = self._fd.get_sregs()  # what enter_protected_mode builds on
 
     def set_fast_ports(self, fast):
         """The kvmnet_fast_port table (a cffi array the caller keeps) this vCPU's loop uses."""
@@ -91,9 +97,16 @@ class Vcpu:
         """The loop ends at its next exit (kick() to make that exit happen now)."""
         self._stop[0] = 1
 
+    def resume(self):
+        """After the loop was stopped (request_stop, kick): it may run again."""
+        self._stop[0] = 0
+        self.run.immediate_exit = 0
+        self.thread_id = None
+
     def enter_protected_mode(self, entry, eax, ebx):
-        """The multiboot entry state: flat 32-bit segments, paging off, EIP = entry."""
-        sregs = self._fd.get_sregs()
+        """The multiboot entry state: flat 32-bit segments, paging off, EIP = entry; every
+        other general and special register as at power-on (see the module's docstring)."""
+        sregs = ffi.new("struct kvm_sregs *", self._power_on_sregs[0])
         code = {"base": 0, "limit": 0xFFFF_FFFF, "selector": 0x10, "type": 0xB, "present": 1,
                 "dpl": 0, "db": 1, "s": 1, "l": 0, "g": 1}
         data = dict(code, selector=0x18, type=0x3)

@@ -18,6 +18,15 @@ it reads what to break from the environment:
                              stuck: e1000's CTRL.RST never clears after the one at boot (its
                              driver reprograms all it relies on after a reset, so state an
                              e1000 keeps cannot show)
+    KVMNET_TEST_REBOOT_KEEPS mac: the built-in device models keep, across a system reset (the
+                             machine's warm reset, Machine.reset), the station address the
+                             driver set: their power-on takes it for the configured one
+                             (e1000 and rtl8139 EEPROM words, virtio-net's config `mac`), as
+                             a VMM that wrote the guest's address back into its NIC's
+                             configuration would; stuck: after a system reset e1000's CTRL.RST
+                             never clears. (Ring positions and receive filters a model kept
+                             across a system reset could not show: this guest's drivers reset
+                             each NIC and set its rings and filters at bring-up.)
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
                              ways, on test frames only: drop one in 10 at random (the
                              shortest check, 100 frames, then passes once in ~40,000
@@ -37,6 +46,7 @@ passes under one of them is a check that cannot fail.
 
 import dataclasses
 import os
+import struct
 
 import pytest
 
@@ -74,6 +84,7 @@ def pytest_configure(config):
         kvmnet.devices.virtio_calls.QueueCalls.sync = lambda self: None  # no irqfd either
     _vhost_faults(kvmnet.backends.vhost.frontend.VhostFrontend)
     _reset_faults(os.environ.get("KVMNET_TEST_RESET_KEEPS"))
+    _reboot_faults(os.environ.get("KVMNET_TEST_REBOOT_KEEPS"))
     if wrong_mac:
         real = fixtures.network.Nic
         fixtures.network.Nic = lambda model, mac, *a, **k: real(model, wrong_mac, *a, **k)
@@ -149,6 +160,55 @@ def _reset_faults(keeps):
         for ring in ("rx", "tx"):
             _keeping(VirtioNet, "reset", lambda d, ring=ring: getattr(d._state, ring),
                      fields["virtio"])
+
+
+def _reboot_faults(keeps):
+    """Device models that keep state across a system reset (KVMNET_TEST_REBOOT_KEEPS)."""
+    if not keeps:
+        return
+    from kvmnet.devices.e1000 import E1000
+    rst = kvmnet.devices.e1000.lib.E1000_CTRL_RST
+    if keeps == "stuck":
+        def never_again(self, value):
+            if value & rst and getattr(self, "rebooted", False):
+                self.e.ctrl |= rst
+                return
+            real_ctrl(self, value)
+        real_ctrl = E1000._write_ctrl
+        E1000._write_ctrl = never_again
+        _after_power_on(E1000, lambda self: setattr(self, "rebooted", True))
+        return
+    if keeps != "mac":
+        raise ValueError(f"KVMNET_TEST_REBOOT_KEEPS={keeps}: mac or stuck")
+    from kvmnet.devices.rtl8139 import Rtl8139
+    from kvmnet.devices.virtio_net import VirtioNetPci
+
+    def e1000_address(d):
+        return struct.pack("<IH", d.e.ra[0], d.e.ra[1] & 0xFFFF)
+
+    def virtio_adopts(d):
+        d.net.mac = bytes(d.net._state.filter.mac)
+    _before_power_on(E1000, lambda d: setattr(d, "mac", e1000_address(d)))
+    _before_power_on(Rtl8139, lambda d: setattr(d, "mac", bytes(d.r.idr)))
+    _before_power_on(VirtioNetPci, virtio_adopts)
+
+
+def _before_power_on(cls, act):
+    real = cls.power_on_reset
+
+    def power_on_reset(self):
+        act(self)
+        real(self)
+    cls.power_on_reset = power_on_reset
+
+
+def _after_power_on(cls, act):
+    real = cls.power_on_reset
+
+    def power_on_reset(self):
+        real(self)
+        act(self)
+    cls.power_on_reset = power_on_reset
 
 
 def _keeping(cls, method, state_of, names):
