@@ -128,3 +128,18 @@ def test_after_a_warm_reboot_the_filters_pass_only_the_nics_own_frames(rebootabl
     filter; its own frames arrive."""
     filters_pass_only_its_own_frames(reboot_after_changes(rebootable_nic_guest, peer), peer,
                                      REBOOT)
+
+
+def test_after_a_warm_reboot_its_pci_function_is_found_as_at_boot(rebootable_nic_guest, peer):
+    """The guest, booted again, finds the NIC's PCI function as it found it at boot (COMMAND
+    and BARs: power-on's, or what firmware made of them): a reset that left its decoding on
+    and its BARs where the last boot put them would pass every other check, since the guest
+    brings the NIC up itself."""
+    at_boot = rebootable_nic_guest.pci_found()
+    reboot_after_changes(rebootable_nic_guest, peer)
+    after = rebootable_nic_guest.pci_found()
+    assert after == at_boot, (
+        f"after a warm reboot the guest found its {rebootable_nic_guest.model}'s PCI function "
+        f"with COMMAND {after[0]:#06x} and BARs {', '.join(f'{b:#x}' for b in after[1])}; at "
+        f"boot COMMAND {at_boot[0]:#06x} and BARs {', '.join(f'{b:#x}' for b in at_boot[1])}: "
+        "the reset left the function as the last boot set it")

@@ -72,6 +72,12 @@ static void cmd_pci(const struct request *r)
 			fmt_char(&f, '/');
 			fmt_hex(&f, b->size, 1);
 		}
+		fmt_str(&f, " found=");
+		fmt_hex(&f, d->found_command, 4);
+		for (unsigned i = 0; i < 6; i++) {
+			fmt_char(&f, ',');
+			fmt_hex(&f, d->found_bar[i], 1);
+		}
 		proto_send(&f);
 	}
 	proto_begin(&f, r->seq, "OK ");

@@ -135,6 +135,9 @@ static void probe(uint16_t bdf, uint32_t id, uint8_t header_type)
 	intr = pci_read32(bdf, PCI_INTR);
 	d->irq_line = (uint8_t)intr;
 	d->irq_pin = (uint8_t)(intr >> 8);
+	d->found_command = (uint16_t)pci_read32(bdf, PCI_COMMAND);
+	for (unsigned i = 0; i < nbars; i++)
+		d->found_bar[i] = pci_read32(bdf, (uint8_t)(PCI_BAR0 + 4 * i));
 	if (nbars == 0)
 		return;
 

@@ -31,6 +31,10 @@ struct pci_dev {
 	uint8_t irq_line;	/* config 0x3C, as firmware left it */
 	uint8_t irq_pin;	/* 0 none, 1-4 INTA#-INTD# */
 	struct pci_bar bar[6];
+	/* COMMAND and the BARs as the guest found them, before it touched
+	 * anything: what firmware, or the VMM's reset, left. */
+	uint16_t found_command;
+	uint32_t found_bar[6];
 };
 
 #define PCI_MAX_DEVS 64

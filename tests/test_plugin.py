@@ -18,9 +18,9 @@ KVM_CHECKS = 6  # tests in conformance/test_kvm_api.py
 BOOT_CHECKS = 6  # conformance/test_boot.py: 3 tests x 2 runners
 HOST_CHECKS = 7  # conformance/test_host_caps.py
 # Checks that move frames, per runner x NIC model (2 x 4): delivery 16 + 3 mixed pairs per
-# runner, RX filters 6, link-local 2, interrupts 2, reset 3 and warm reboot 3; and the
+# runner, RX filters 6, link-local 2, interrupts 2, reset 3 and warm reboot 4; and the
 # built-in VMM's virtio kicks (2).
-NIC_CHECKS = 2 * 4 * (16 + 6 + 2 + 2 + 3 + 3) + 2 * 3 + 2
+NIC_CHECKS = 2 * 4 * (16 + 6 + 2 + 2 + 3 + 4) + 2 * 3 + 2
 # conformance/test_macvtap.py, per runner x NIC model: 2 checks x 5 modes, 1 passthru check;
 # once (@host_decides): 5 checks x 5 modes, 2 bridge-mode checks, 5 two-guest checks; and one
 # check of the kernel alone.

@@ -170,6 +170,17 @@ class NicGuest:
                 return ":".join(raw[i:i + 2] for i in range(0, 12, 2))
         raise LookupError(f"the guest lists no NIC {self.index}")
 
+    def pci_found(self):
+        """(COMMAND, (BAR0..BAR5)) of the NIC's PCI function as the guest found them at
+        boot, before it touched anything (`pci`'s found=): what firmware or a reset left."""
+        bdf = next(words[2] for words in self.command("nics").data
+                   if words[0] == f"nic{self.index}")
+        for words in self.command("pci").data:
+            if words[0] == bdf:
+                found = dict(w.split("=", 1) for w in words if "=" in w)["found"].split(",")
+                return int(found[0], 16), tuple(int(v, 16) for v in found[1:])
+        raise LookupError(f"the guest lists no PCI function {bdf}")
+
     def virtio_features(self):
         """(offered, accepted): the feature bits the virtio-net device offered when the guest
         driver read them at bring-up, and those the driver accepted (the `features` command)."""

@@ -24,9 +24,11 @@ it reads what to break from the environment:
                              (e1000 and rtl8139 EEPROM words, virtio-net's config `mac`), as
                              a VMM that wrote the guest's address back into its NIC's
                              configuration would; stuck: after a system reset e1000's CTRL.RST
-                             never clears. (Ring positions and receive filters a model kept
-                             across a system reset could not show: this guest's drivers reset
-                             each NIC and set its rings and filters at bring-up.)
+                             never clears; pci: the VMM leaves its PCI functions (and the
+                             models behind them) as they were. (Ring positions and receive
+                             filters a model kept across a system reset could not show: this
+                             guest's drivers reset each NIC and set its rings and filters at
+                             bring-up; the PCI function as the guest finds it does.)
     KVMNET_TEST_LINK_FAULT   drop | corrupt: a BPF tc filter on the bridge's tap port, both
                              ways, on test frames only: drop one in 10 at random (the
                              shortest check, 100 frames, then passes once in ~40,000
@@ -58,6 +60,7 @@ import kvmnet.runners.builtin
 import kvmnet.backends.vhost.frontend
 import kvmnet.vmm.irq
 import kvmnet.vmm.msix
+import kvmnet.vmm.pci
 
 
 def _nic_faults():
@@ -178,8 +181,11 @@ def _reboot_faults(keeps):
         E1000._write_ctrl = never_again
         _after_power_on(E1000, lambda self: setattr(self, "rebooted", True))
         return
+    if keeps == "pci":  # the VMM skips the system reset of its PCI functions altogether
+        kvmnet.vmm.pci.PciBus.system_reset = lambda self: None
+        return
     if keeps != "mac":
-        raise ValueError(f"KVMNET_TEST_REBOOT_KEEPS={keeps}: mac or stuck")
+        raise ValueError(f"KVMNET_TEST_REBOOT_KEEPS={keeps}: mac, stuck or pci")
     from kvmnet.devices.rtl8139 import Rtl8139
     from kvmnet.devices.virtio_net import VirtioNetPci
 
