@@ -536,7 +536,7 @@ void e1000_reset(struct e1000 *e)
 }
 
 /* The fast registers (see e1000.h) under the lock: 1 if served, 0 if Python's. */
-static int fast_register(struct e1000 *e, uint32_t reg, uint32_t *value, int is_write)
+int e1000_hot_register(struct e1000 *e, uint32_t reg, uint32_t *value, int is_write)
 {
 	if (is_write) {
 		switch (reg) {
@@ -605,7 +605,7 @@ int e1000_fast_mmio(void *opaque, unsigned long long offset, unsigned char *data
 	} else if (is_write) {
 		value = le32(data);
 	}
-	if (!fast_register(e, offset, &value, is_write))
+	if (!e1000_hot_register(e, offset, &value, is_write))
 		ret = KVMNET_FAST_PYTHON;
 	else if (e->core.irq_level != e->core.irq_line)
 		ret = KVMNET_FAST_ATTEND; /* Python drives the line (kvmnet/vmm/irq.py) */

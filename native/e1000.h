@@ -241,6 +241,14 @@ void e1000_update_irq(struct e1000 *e);
 int e1000_rx_accept(struct e1000 *e, const uint8_t *frame, size_t len);
 
 /*
+ * One access to a register a driver touches per frame or per batch (STATUS, ICR, IMS,
+ * RDH, RDT, TDH, TDT as below), with its effects, under the core's lock: 1, or 0 for a
+ * register (or direction) this does not serve. The fast handlers and e1000.py both go
+ * through it, so the registers have one implementation.
+ */
+int e1000_hot_register(struct e1000 *e, uint32_t reg, uint32_t *value, int is_write);
+
+/*
  * The registers a driver touches per frame or per batch, answered in the vCPU's run loop
  * (kvmnet_native.h, kvmnet_fast_handler; opaque is the struct e1000): 32-bit reads of
  * STATUS, ICR (cleared on read), IMS, RDH, RDT, TDH, TDT and writes of RDT (wakes the device
