@@ -31,7 +31,8 @@ TX (TDH stays) until it has room again.
 The registers a driver touches per frame or batch (32-bit STATUS, ICR, IMS, RDH/RDT,
 TDH/TDT; through BAR0 or IODATA) are answered in the vCPU's run loop by native/e1000.c's
 fast handler, with the effects described here, under the same lock; everything else comes
-here. Where the VM has a coalesced ring (kvmnet.vmm.coalesced), RDT in BAR0 is a zone of it
+here (and an access to those that does come here goes through the same C,
+e1000_hot_register). Where the VM has a coalesced ring (kvmnet.vmm.coalesced), RDT in BAR0 is a zone of it
 (moved with the BAR): the driver's buffer returns do not exit, and the device thread, which
 waits for them, drains the ring before it waits and every millisecond while it does.
 
