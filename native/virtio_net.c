@@ -58,6 +58,17 @@ static uint16_t avail_idx(struct vring_avail *a)
 }
 
 /*
+ * avail->idx into *end, or -EFAULT if it is more than size entries past last_avail: the
+ * ring has size slots, and an index that jumped further would have the device take the
+ * same slots again and again, up to 65535 chains at a time (a fuzzed driver's kicks).
+ */
+static int avail_end(struct kvmnet_vring *q, struct vring_avail *a, uint16_t *end)
+{
+	*end = avail_idx(a);
+	return (uint16_t)(*end - q->last_avail) > q->size ? -EFAULT : 0;
+}
+
+/*
  * The segments of the chain starting at head that the device may read (writable == 0) or
  * write (writable == 1). Returns their count, or -EFAULT for a malformed chain.
  */
@@ -129,19 +140,35 @@ static int want_interrupt(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 	return !(avail->flags & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-/* Ask the driver (EVENT_IDX) to kick once it makes entry `index` available. */
+/*
+ * Ask the driver (EVENT_IDX) to kick once it makes entry `index` available. avail_event
+ * is the 16 bits after the used ring's entries (virtio 1.2, 2.7.10): a 32-bit store there
+ * wrote 2 bytes past the used ring, past RAM's end for a ring that ends there.
+ */
 static void ask_kick_at(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t index)
 {
 	struct vring_used *used = ring_used(n, q);
 
 	if (used && q->event_idx)
-		__atomic_store_n(&used->ring[q->size].id, index, __ATOMIC_RELEASE);
+		__atomic_store_n((uint16_t *)&used->ring[q->size], index, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);	/* avail_event before re-reading avail->idx */
+}
+
+/*
+ * The alignments virtio 1.2, 2.7 requires (descriptors 16, available ring 2, used ring 4).
+ * A driver may write any address: C must not touch ring structures misaligned (undefined
+ * behaviour, and the atomics on idx are no longer single accesses), so such a queue stays
+ * idle, as one outside RAM does.
+ */
+static int ring_aligned(const struct kvmnet_vring *q)
+{
+	return !(q->desc & 15) && !(q->avail & 1) && !(q->used & 3);
 }
 
 static int ring_ok(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 {
-	return q->size && !q->broken && ring_desc(n, q) && ring_avail(n, q) && ring_used(n, q);
+	return q->size && !q->broken && ring_aligned(q) && ring_desc(n, q) && ring_avail(n, q) &&
+	       ring_used(n, q);
 }
 
 /* Copy a chain's readable bytes into buf (at most cap); the byte count, or -EFAULT. */
@@ -234,7 +261,11 @@ static long tx_locked(struct kvmnet_vnet *n)
 		return 0;
 	avail = ring_avail(n, q);
 	for (;;) {
-		while (q->last_avail != avail_idx(avail)) {
+		uint16_t end;
+
+		if (avail_end(q, avail, &end))
+			return broken(n, q);
+		while (q->last_avail != end) {
 			uint16_t head = avail->ring[q->last_avail % q->size];
 			long len = gather(n, q, head, base, n->max_frame + n->guest_hdr);
 
@@ -325,10 +356,13 @@ static int accepts(const struct kvmnet_vnet_filter *f, const unsigned char *dst)
 static int chains_for(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint64_t need)
 {
 	struct vring_avail *avail = ring_avail(n, q);
-	uint16_t have = avail_idx(avail) - q->last_avail;
 	struct seg segs[MAX_CHAIN];
 	uint64_t room = 0, total;
+	uint16_t end, have;
 
+	if (avail_end(q, avail, &end))
+		return -EFAULT;
+	have = end - q->last_avail;
 	for (uint16_t i = 0; i < have; i++) {
 		uint16_t head = avail->ring[(uint16_t)(q->last_avail + i) % q->size];
 
@@ -473,12 +507,16 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
 				 { .fd = n->backend_fd, .events = POLLIN } };
 	uint64_t counter;
 	long ret;
+	/* The ring as the last look under the mutex found it: without a usable one (none,
+	   broken, misaligned, outside RAM) nothing is read from the backend, and a frame
+	   waiting there would end every poll at once: this thread would spin. The driver's
+	   next activation kicks RX, and then it looks again. */
+	int usable = __atomic_load_n(&n->rx.size, __ATOMIC_RELAXED) != 0;
 
 	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
 		/* A frame already waiting for buffers: only a kick can help, not the backend;
-		   no ring: nothing to deliver into. */
-		int nfds = n->pending || n->deferred ||
-			   !__atomic_load_n(&n->rx.size, __ATOMIC_RELAXED) ? 1 : 2;
+		   no usable ring: nothing to deliver into. */
+		int nfds = n->pending || n->deferred || !usable ? 1 : 2;
 		int ready = poll(fds, nfds, n->deferred ? n->defer_ms : RX_WAIT_MS);
 
 		if (ready < 0 && errno != EINTR)
@@ -490,6 +528,7 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
 		if (ready == 0 && n->deferred)	/* no kick: the driver was not busy after all */
 			n->rx.posted = 0;
 		ret = rx_locked(n);
+		usable = ring_ok(n, &n->rx);
 		kvmnet_vnet_unlock(n);
 		if (ret && signal_call(n->rx_call_fd) < 0)
 			return ret;
