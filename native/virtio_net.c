@@ -69,30 +69,32 @@ static int avail_end(struct kvmnet_vring *q, struct vring_avail *a, uint16_t *en
 }
 
 /*
- * The segments of the chain starting at head that the device may read (writable == 0) or
- * write (writable == 1). Returns their count, or -EFAULT for a malformed chain.
+ * The segments of the chain starting at head, the device-readable ones first (a readable
+ * one after a writable one is malformed: virtio 1.2, 2.7.4.2), and in *readable how many
+ * of them are readable. Returns the segment count, or -EFAULT for a malformed chain.
  */
-static int walk_chain(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head, int writable,
-		      struct seg *segs, uint64_t *total)
+static int walk_segments(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head,
+			 struct seg *segs, int *readable)
 {
 	struct vring_desc *desc = ring_desc(n, q);
 	uint16_t i = head;
 	int count = 0;
 
-	*total = 0;
+	*readable = 0;
 	if (!desc || head >= q->size)
 		return -EFAULT;
 	for (int steps = 0; steps < q->size; steps++) {
 		struct vring_desc *d = &desc[i];
+		int writable = (d->flags & VRING_DESC_F_WRITE) != 0;
 
 		if (d->flags & VRING_DESC_F_INDIRECT || count == MAX_CHAIN ||
-		    !(d->flags & VRING_DESC_F_WRITE) != !writable)
+		    (!writable && *readable != count))
 			return -EFAULT;
 		segs[count].p = guest_ptr(n, d->addr, d->len);
 		segs[count].len = d->len;
 		if (!segs[count].p)
 			return -EFAULT;
-		*total += d->len;
+		*readable += !writable;
 		count++;
 		if (!(d->flags & VRING_DESC_F_NEXT))
 			return count;
@@ -101,6 +103,24 @@ static int walk_chain(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t he
 			return -EFAULT;
 	}
 	return -EFAULT;	/* a loop */
+}
+
+/*
+ * The segments of the chain starting at head, all of which the device may read
+ * (writable == 0) or all write (writable == 1), and their bytes in *total. Returns their
+ * count, or -EFAULT for a malformed chain or one of the other kind.
+ */
+static int walk_chain(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head, int writable,
+		      struct seg *segs, uint64_t *total)
+{
+	int readable, count = walk_segments(n, q, head, segs, &readable);
+
+	*total = 0;
+	if (count < 0 || readable != (writable ? 0 : count))
+		return -EFAULT;
+	for (int i = 0; i < count; i++)
+		*total += segs[i].len;
+	return count;
 }
 
 /* Write a used entry without publishing it: a frame spread over several chains must
@@ -597,4 +617,67 @@ static int defer(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 	n->deferred = 1;
 	n->stats.rx_deferred++;
 	return 1;
+}
+
+long kvmnet_vnet_ctrl_take(struct kvmnet_vnet *n, unsigned char *buf, unsigned int cap,
+			   unsigned short *head, unsigned int *ack_room)
+{
+	struct kvmnet_vring *q = &n->ctrl;
+	struct seg segs[MAX_CHAIN];
+	struct vring_avail *avail;
+	int count, readable;
+	uint64_t len = 0;
+	uint16_t end;
+
+	if (!ring_ok(n, q))
+		return -ENOENT;
+	avail = ring_avail(n, q);
+	if (avail_end(q, avail, &end))
+		goto malformed;
+	if (q->last_avail == end) {
+		ask_kick_at(n, q, q->last_avail);
+		if (q->last_avail == avail_idx(avail))
+			return -ENOENT;
+	}
+	*head = avail->ring[q->last_avail % q->size];
+	count = walk_segments(n, q, *head, segs, &readable);
+	if (count < 0)
+		goto malformed;
+	q->last_avail++;
+	*ack_room = 0;
+	for (int i = readable; i < count; i++)
+		*ack_room += segs[i].len;
+	for (int i = 0; i < readable; i++) {
+		if (segs[i].len > cap - len)
+			return -EMSGSIZE;
+		memcpy(buf + len, segs[i].p, segs[i].len);
+		len += segs[i].len;
+	}
+	return len;
+malformed:
+	broken(n, q);
+	return -EFAULT;
+}
+
+int kvmnet_vnet_ctrl_put(struct kvmnet_vnet *n, unsigned short head, unsigned char ack)
+{
+	struct kvmnet_vring *q = &n->ctrl;
+	struct seg segs[MAX_CHAIN];
+	int count, readable;
+	uint32_t put = 0;
+
+	if (!ring_ok(n, q))
+		return -EFAULT;
+	count = walk_segments(n, q, head, segs, &readable);
+	if (count < 0)
+		goto malformed;
+	if (readable < count && segs[readable].len) {
+		segs[readable].p[0] = ack;
+		put = 1;
+	}
+	put_used(n, q, head, put);
+	return 0;
+malformed:
+	broken(n, q);
+	return -EFAULT;
 }

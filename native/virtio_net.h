@@ -55,7 +55,7 @@ struct kvmnet_vnet {
 	unsigned int deferred;	/* RX waits for the driver to catch up, not for the backend */
 	int defer_ms;		/* how long RX waits so for a kick before it looks again
 				   (kvmnet_vnet_init sets RX_DEFER_MS; 0: never defers) */
-	struct kvmnet_vring rx, tx;
+	struct kvmnet_vring rx, tx, ctrl;	/* ctrl: the vCPU thread's alone */
 	struct kvmnet_vnet_filter filter;
 	struct kvmnet_vnet_stats stats;
 	void *mutex;		/* kvmnet_vnet_init: guards everything above but the stats */
@@ -106,6 +106,23 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop);
  * not enabled (size 0) the RX loop waits on wake_fd alone.
  */
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop);
+
+/*
+ * The control queue (virtio 1.2, 5.1.6.5): its few commands are decided in Python, its
+ * ring walked here, on the vCPU thread (not under the mutex: no other thread touches it).
+ * kvmnet_vnet_ctrl_take takes the next available chain: its readable bytes (the class,
+ * the command and its data) are copied to buf, *head is the chain to answer, *ack_room the
+ * bytes the driver left for the answer. Returns the byte count; -ENOENT when there is no
+ * chain (having asked, with EVENT_IDX, for a kick at the next); -EMSGSIZE for a command
+ * longer than cap (taken: answer it with an error); -EFAULT for a malformed ring (stopped,
+ * as the RX and TX rings are: ctrl.broken is set).
+ */
+long kvmnet_vnet_ctrl_take(struct kvmnet_vnet *n, unsigned char *buf, unsigned int cap,
+			   unsigned short *head, unsigned int *ack_room);
+
+/* Answer chain head with ack (in its first writable byte, if it has one) and return it to
+   the driver: 0, or -EFAULT for a malformed ring. */
+int kvmnet_vnet_ctrl_put(struct kvmnet_vnet *n, unsigned short head, unsigned char ack);
 
 /* cffi: end */
 

@@ -210,6 +210,30 @@ def test_bad_descriptor_address_breaks_the_queue_not_the_vmm(net):
     assert net.status() & vp.STATUS_NEEDS_RESET
 
 
+def test_control_commands_answer_ok_or_err(net):
+    """Known commands are acked OK; an unknown class, a short command and a MAC table with
+    more entries than it carries are acked ERR, and change nothing."""
+    assert net.control(0, 1, b"\x01") == 0  # VIRTIO_NET_CTRL_RX_ALLMULTI on
+    assert net.control(9, 0, b"\x01") == 1
+    assert net.control(0, 0, b"") == 1
+    assert net.control(1, 0, (5).to_bytes(4, "little") + bytes(6)) == 1
+    assert not net.status() & vp.STATUS_NEEDS_RESET
+
+
+def test_bad_control_chain_breaks_the_control_queue_not_the_vmm(net):
+    """A control command whose descriptor points outside guest RAM: the control queue stops
+    and the driver is told to reset (virtio 1.2, 2.1.2); RX still delivers."""
+    before = net.dev.counters["errors"]
+    net.add_buffer(2, b"\x00\x00\x01")
+    slot = (net.free[2] - 1) % net.size
+    net.memory.write(net._addr(2, 0) + 16 * slot, struct.pack("<QIHH", 1 << 40, 3, 0, 0))
+    net.kick(2)
+    assert net.dev.counters["errors"] == before + 1
+    assert net.status() & vp.STATUS_NEEDS_RESET
+    frames = [testframe.build(MAC, PEER, 0, 1, 60)]
+    assert receive(net, frames) == frames
+
+
 def test_fault_switches_break_what_they_name():
     rig = virtio_rig(faults=["corrupt_rx", "filter_bug"])
     device, backend = rig.dev, rig

@@ -1,9 +1,9 @@
 """virtio-net (virtio 1.2, 5.1): the paravirtual NIC, on the PCI transport.
 
-Queues: 0 receive, 1 transmit, 2 control. The rings of 0 and 1 are walked in C
-(native/virtio_net.c): TX on the vCPU thread when the driver kicks queue 1, RX on the
-device's own thread, which waits on the backend and on the driver's RX kicks. The control
-queue is rare and is handled here: RX mode (promiscuous, all-multicast) and the MAC tables.
+Queues: 0 receive, 1 transmit, 2 control. Every ring is walked in C (native/virtio_net.c):
+TX on the vCPU thread when the driver kicks queue 1, RX on the device's own thread, which
+waits on the backend and on the driver's RX kicks, the control queue on the vCPU thread,
+its few commands decided here: RX mode (promiscuous, all-multicast) and the MAC tables.
 The backend's fd must be non-blocking (kvmnet.backends' taps are): the C side reads it
 until EAGAIN while it holds the device's lock.
 
@@ -21,6 +21,7 @@ Fault switches (test only; each makes a conformance check fail when that check w
     bad_vring_addr   a vhost backend is told a descriptor table one page off
 """
 
+import errno
 import os
 import struct
 import threading
@@ -47,6 +48,7 @@ FAULTS = {"filter_bug": lib.KVMNET_VNET_FAULT_FILTER_BUG,
           "no_ioeventfd": lib.KVMNET_VNET_FAULT_NO_IOEVENTFD,
           "bad_vring_addr": lib.KVMNET_VNET_FAULT_BAD_VRING_ADDR}
 ETH_HEADER = 14
+CTRL_COMMAND_MAX = 4096  # the longest: MAC_TABLE_SET, 2 + 2 x (4 + 64 x 6) bytes
 
 
 class VirtioNet(VirtioDevice):
@@ -63,6 +65,7 @@ class VirtioNet(VirtioDevice):
         self._state = ffi.new("struct kvmnet_vnet *")
         self._buffers = [ffi.new("unsigned char[]", mtu + ETH_HEADER + 32) for _ in range(2)]
         self._state.rx_buf, self._state.tx_buf = self._buffers
+        self._ctrl_buf = ffi.new("unsigned char[]", CTRL_COMMAND_MAX)
         self._state.max_frame = mtu + ETH_HEADER
         self._state.backend_fd = backend.fd
         self._state.backend_hdr = backend.vnet_hdr_size
@@ -106,7 +109,7 @@ class VirtioNet(VirtioDevice):
     def reset(self):
         with self._lock:
             state = self._state
-            for q in (state.rx, state.tx):
+            for q in (state.rx, state.tx, state.ctrl):
                 ffi.memmove(ffi.addressof(q), bytes(ffi.sizeof(q)), ffi.sizeof(q))
             ffi.memmove(ffi.addressof(state.filter), bytes(ffi.sizeof(state.filter)),
                         ffi.sizeof(state.filter))
@@ -122,8 +125,8 @@ class VirtioNet(VirtioDevice):
             state.mergeable = bool(features >> F["VIRTIO_NET_F_MRG_RXBUF"] & 1)
             state.guest_hdr = 12 if version_1 or state.mergeable else 10
             event_idx = bool(features >> F["VIRTIO_RING_F_EVENT_IDX"] & 1)
-            self._queues = queues
-            for ring, q in ((state.rx, queues[RX]), (state.tx, queues[TX])):
+            for ring, q in ((state.rx, queues[RX]), (state.tx, queues[TX]),
+                            (state.ctrl, queues[CTRL])):
                 ring.desc, ring.avail, ring.used = q.desc, q.driver, q.device
                 ring.size = q.size if q.enabled else 0
                 ring.event_idx = event_idx
@@ -265,22 +268,26 @@ class VirtioNet(VirtioDevice):
         for index in (RX, TX):
             os.eventfd_write(self.kick_fd(index), 1)
 
-    # The control queue (5.1.6.5): [class, command][data...] readable, [ack] writable.
+    # The control queue (5.1.6.5): [class, command][data...] readable, [ack] writable. Its
+    # ring is walked in C (kvmnet_vnet_ctrl_take/put), the commands decided here.
     def _control(self):
-        q = self._queues[CTRL] if self.negotiated else None
-        if q is None or not q.enabled:
-            return  # a kick before DRIVER_OK: nothing is set up to answer it
-        ring = _PyRing(self.memory, q)
+        state, head, room = self._state, ffi.new("unsigned short *"), ffi.new("unsigned int *")
         used_any = False
-        for head, readable, writable in ring.take():
-            ack = CTRL_ERR
-            if len(readable) >= 2 and writable:
-                ack = self._command(readable[0], readable[1], readable[2:])
-            ring.put(head, writable, bytes([ack]))
+        while True:
+            got = lib.kvmnet_vnet_ctrl_take(state, self._ctrl_buf, len(self._ctrl_buf), head,
+                                            room)
+            if got in (-errno.ENOENT, -errno.EFAULT):
+                break
+            command = bytes(ffi.buffer(self._ctrl_buf, got)) if got >= 0 else b""
+            ack = CTRL_ERR  # also for a command too long for the buffer (-EMSGSIZE)
+            if len(command) >= 2 and room[0]:
+                ack = self._command(command[0], command[1], command[2:])
+            if lib.kvmnet_vnet_ctrl_put(state, head[0], ack) < 0:
+                break
             used_any = True
-        ring.publish_avail_event()  # with EVENT_IDX the driver kicks only when asked to
         if used_any:
             self.transport.interrupt(CTRL)
+        self._after(CTRL, 0, state.ctrl)
 
     def _command(self, cls, command, data):
         f = self._state.filter
@@ -330,47 +337,6 @@ def _mac_tables(data):
         tables.append([data[offset + 6 * i:offset + 6 * i + 6] for i in range(count)])
         offset += 6 * count
     return tables
-
-
-class _PyRing:
-    """A split virtqueue walked in Python: for the control queue only, a few commands."""
-
-    def __init__(self, memory, q):
-        self.memory, self.q = memory, q
-
-    def take(self):
-        """(head, readable bytes, [(address, length)] writable) of each new chain."""
-        avail_idx = struct.unpack("<H", self.memory.read(self.q.driver + 2, 2))[0]
-        while self.q.last_avail != avail_idx:
-            slot = self.q.driver + 4 + 2 * (self.q.last_avail % self.q.size)
-            head = struct.unpack("<H", self.memory.read(slot, 2))[0]
-            self.q.last_avail = (self.q.last_avail + 1) & 0xFFFF
-            readable, writable, index = bytearray(), [], head
-            for _ in range(self.q.size):
-                addr, length, flags, nxt = struct.unpack(
-                    "<QIHH", self.memory.read(self.q.desc + 16 * index, 16))
-                if flags & 2:
-                    writable.append((addr, length))
-                else:
-                    readable += self.memory.read(addr, length)
-                if not flags & 1:
-                    break
-                index = nxt
-            yield head, bytes(readable), writable
-
-    def publish_avail_event(self):
-        """avail_event (after the used ring) = the next entry the device will take."""
-        self.memory.write(self.q.device + 4 + 8 * self.q.size,
-                          struct.pack("<H", self.q.last_avail))
-
-    def put(self, head, writable, data):
-        addr, length = writable[0] if writable else (0, 0)
-        if length:
-            self.memory.write(addr, data[:length])
-        used_idx = struct.unpack("<H", self.memory.read(self.q.device + 2, 2))[0]
-        self.memory.write(self.q.device + 4 + 8 * (used_idx % self.q.size),
-                          struct.pack("<II", head, min(len(data), length)))
-        self.memory.write(self.q.device + 2, struct.pack("<H", (used_idx + 1) & 0xFFFF))
 
 
 class VirtioNetPci(VhostHandoff, VirtioPci):

@@ -4,7 +4,8 @@
  * It drives what a hostile driver and the host around it can: the state
  * kvmnet/devices/virtio_net.py writes when the driver sets DRIVER_OK (features, and each
  * ring's size and three addresses, modern or legacy layout) or resets the device; the
- * RX filter the control queue sets; descriptors, available rings with indexes that jump,
+ * RX filter the control queue sets; the control queue's ring, its commands answered;
+ * descriptors, available rings with indexes that jump,
  * and any other bytes in guest RAM; TX kicks (kvmnet_vnet_tx, as the vCPU thread calls
  * it); frames arriving on the backend; turns of the RX and TX device threads
  * (kvmnet_vnet_rx_run, kvmnet_vnet_tx_run); and the network taking what was sent.
@@ -32,6 +33,8 @@
 #define LEGACY_PAGE 4096
 #define ETH_HEADER 14
 
+/* Operations are only ever appended: an opcode is its byte modulo OP_COUNT, so inputs the
+   fuzzer found mean other things after a change (regression seeds come from seeds.py). */
 enum op {
 	OP_ACTIVATE,	/* DRIVER_OK: features, then each ring's layout (RX, TX) */
 	OP_RESET,	/* status 0 */
@@ -47,6 +50,8 @@ enum op {
 	OP_FRAME,	/* a frame arrives on the backend (fuzz_backend_frame) */
 	OP_DRAIN,	/* the network takes what was sent */
 	OP_FILTER,	/* a control-queue command: promiscuous, all-multicast, MAC, tables */
+	OP_CTRL_LAYOUT,	/* the control queue's layout, as DRIVER_OK sets it */
+	OP_KICK_CTRL,	/* the driver notifies the control queue (virtio_net.py's _control) */
 	OP_COUNT
 };
 
@@ -61,8 +66,11 @@ struct rig {
 	int stop;		/* the device threads' stop flag */
 };
 
+/* sel: odd TX, 2 modulo 4 the control queue, else RX. */
 static struct kvmnet_vring *ring(struct rig *rig, uint8_t sel)
 {
+	if ((sel & 3) == 2)
+		return &rig->n->ctrl;
 	return sel & 1 ? &rig->n->tx : &rig->n->rx;
 }
 
@@ -72,6 +80,7 @@ static void reset(struct kvmnet_vnet *n)
 	kvmnet_vnet_lock(n);
 	memset(&n->rx, 0, sizeof(n->rx));
 	memset(&n->tx, 0, sizeof(n->tx));
+	memset(&n->ctrl, 0, sizeof(n->ctrl));
 	memset(&n->filter, 0, sizeof(n->filter));
 	memcpy(n->filter.mac, mac, 6);
 	n->pending = n->deferred = 0;
@@ -208,6 +217,30 @@ static void op_kick_tx(struct rig *rig)
 	after(&rig->n->tx);
 }
 
+static void op_ctrl_layout(struct rig *rig, struct fuzz_input *in)
+{
+	layout(&rig->n->ctrl, in);
+	rig->n->ctrl.event_idx = rig->n->rx.event_idx;
+}
+
+/* virtio_net.py's _control: take each command, answer it with an ack from the input. */
+static void op_kick_ctrl(struct rig *rig, struct fuzz_input *in)
+{
+	uint8_t command[64];
+	unsigned short head;
+	unsigned int room;
+	int i;
+
+	for (i = 0; i <= QUEUE_MAX; i++) {
+		long got = kvmnet_vnet_ctrl_take(rig->n, command, sizeof(command), &head, &room);
+
+		if (got == -ENOENT || got == -EFAULT ||
+		    kvmnet_vnet_ctrl_put(rig->n, head, fuzz_u8(in)) < 0)
+			break;
+	}
+	after(&rig->n->ctrl);
+}
+
 /* Any wait a device thread would sleep in ends its turn. */
 static void stop_turn(void *arg, int timeout)
 {
@@ -312,6 +345,12 @@ static void step(struct rig *rig, struct fuzz_input *in)
 		break;
 	case OP_FILTER:
 		op_filter(rig, in);
+		break;
+	case OP_CTRL_LAYOUT:
+		op_ctrl_layout(rig, in);
+		break;
+	case OP_KICK_CTRL:
+		op_kick_ctrl(rig, in);
 		break;
 	}
 }
