@@ -32,6 +32,9 @@ struct kvmnet_coalesced;
 					held, not zeros (e1000 with PSP, rtl8139) */
 #define NIC_FAULT_NO_PAD 0x10        /* e1000 ignores TCTL.PSP: short frames go out short */
 #define NIC_FAULT_MTA_BITS 0x20      /* e1000 hashes multicast with the next RCTL.MO's bits */
+/* virtio-net's, read by Python alone (kvmnet/devices/virtio_vhost.py, virtio_pci.py): */
+#define NIC_FAULT_NO_IOEVENTFD 0x40  /* TX kicks are not caught by KVM: each exits */
+#define NIC_FAULT_BAD_VRING_ADDR 0x80 /* vhost is told a descriptor table one page off */
 
 /* What nic_run returned for. */
 #define NIC_RUN_STOP 0
@@ -57,6 +60,8 @@ struct nic_counters {
 	uint64_t backend_errors; /* backend read/write failures other than "try again" */
 	uint64_t irqs_raised;   /* interrupts signalled: INTx rising edges (counted by Python) */
 	uint64_t rx_deferred;   /* times RX left the backend alone for a driver busy enough */
+	uint64_t ring_errors;   /* malformed descriptor rings, each of which stopped its queue
+				   (virtio-net: the driver is asked to reset) */
 };
 
 struct nic_private;

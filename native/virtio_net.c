@@ -19,12 +19,13 @@ struct seg {
 	uint32_t len;
 };
 
-/* Host pointer for [gpa, gpa+len) in guest RAM, or NULL. */
+/* Host pointer for [gpa, gpa+len) in guest RAM, or NULL. Not counted: the rings' own
+   addresses are looked at on every pass (ring_ok); buffers go through nic_dma. */
 static void *guest_ptr(const struct kvmnet_vnet *n, uint64_t gpa, uint64_t len)
 {
-	if (gpa > n->mem_size || len > n->mem_size - gpa)
+	if (gpa > n->core.ram_size || len > n->core.ram_size - gpa)
 		return NULL;
-	return n->mem + gpa;
+	return n->core.ram + gpa;
 }
 
 static struct vring_desc *ring_desc(struct kvmnet_vnet *n, struct kvmnet_vring *q)
@@ -47,7 +48,7 @@ static struct vring_used *ring_used(struct kvmnet_vnet *n, struct kvmnet_vring *
 static int broken(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 {
 	q->broken = 1;
-	n->stats.errors++;
+	n->core.counters.ring_errors++;
 	return 0;
 }
 
@@ -90,7 +91,7 @@ static int walk_segments(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t
 		if (d->flags & VRING_DESC_F_INDIRECT || count == MAX_CHAIN ||
 		    (!writable && *readable != count))
 			return -EFAULT;
-		segs[count].p = guest_ptr(n, d->addr, d->len);
+		segs[count].p = nic_dma(&n->core, d->addr, d->len);
 		segs[count].len = d->len;
 		if (!segs[count].p)
 			return -EFAULT;
@@ -222,40 +223,36 @@ static long gather(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head,
  * kick once it has given back half of them, and then moves whatever queued in the backend
  * meanwhile in one go. Needs EVENT_IDX to ask. The backlog is the driver's buffer count
  * (the most ever available at once) less those available now; if no kick comes within
- * defer_ms (RX_DEFER_MS unless a test sets it) the driver was not busy (its buffer count
- * shrank, or it stopped receiving): RX learns the count again and watches the backend.
+ * the core's defer_ms (nic_io's default unless a test sets it) the driver was not busy
+ * (its buffer count shrank, or it stopped receiving): RX learns the count again and
+ * watches the backend.
  */
-#define RX_DEFER_MS 10
 
-int kvmnet_vnet_init(struct kvmnet_vnet *n)
+int kvmnet_vnet_init(struct kvmnet_vnet *n, int backend_fd, unsigned int backend_hdr)
 {
-	pthread_mutex_t *m = malloc(sizeof(*m));
+	/* No nic_ops: the core's nic_run is not virtio-net's loop (see virtio_net.h). */
+	static const struct nic_ops none;
 
-	if (!m)
-		return -ENOMEM;
-	pthread_mutex_init(m, NULL);
-	n->mutex = m;
-	n->defer_ms = RX_DEFER_MS;
-	return 0;
+	return nic_core_init(&n->core, &none, backend_fd, backend_hdr);
 }
 
 void kvmnet_vnet_destroy(struct kvmnet_vnet *n)
 {
-	if (n->mutex) {
-		pthread_mutex_destroy(n->mutex);
-		free(n->mutex);
-		n->mutex = NULL;
+	nic_core_destroy(&n->core);
+}
+
+/*
+ * The lose_descriptor fault: one TX chain in 100 (nic_fault_lose), and the chain marked by
+ * lose_next_tx, complete unsent (counted in tx_lost).
+ */
+static int lose(struct kvmnet_vnet *n)
+{
+	if (n->lose_next_tx && (n->core.faults & NIC_FAULT_LOSE_DESCRIPTOR)) {
+		n->lose_next_tx = 0;
+		n->core.counters.tx_lost++;
+		return 1;
 	}
-}
-
-void kvmnet_vnet_lock(struct kvmnet_vnet *n)
-{
-	pthread_mutex_lock(n->mutex);
-}
-
-void kvmnet_vnet_unlock(struct kvmnet_vnet *n)
-{
-	pthread_mutex_unlock(n->mutex);
+	return nic_fault_lose(&n->core);
 }
 
 static long tx_locked(struct kvmnet_vnet *n);
@@ -264,9 +261,9 @@ long kvmnet_vnet_tx(struct kvmnet_vnet *n)
 {
 	long ret;
 
-	kvmnet_vnet_lock(n);
+	nic_lock(&n->core);
 	ret = tx_locked(n);
-	kvmnet_vnet_unlock(n);
+	nic_unlock(&n->core);
 	return ret;
 }
 
@@ -293,25 +290,21 @@ static long tx_locked(struct kvmnet_vnet *n)
 				return broken(n, q);
 			q->last_avail++;
 			if (len < n->guest_hdr + 14) {	/* too long, or no room for an Ethernet header */
-				n->stats.tx_backend_errors++;
-			} else if ((n->faults & KVMNET_VNET_FAULT_LOSE_DESCRIPTOR) &&
-				   (n->lose_next_tx || n->stats.tx_frames % 100 == 99)) {
-				n->lose_next_tx = 0;
-				n->stats.tx_frames++;
-				n->stats.faults_applied++;
-			} else {
+				n->core.counters.tx_errors++;
+			} else if (!lose(n)) {
 				/* The first 10 header bytes mean the same to the backend; num_buffers
 				   means nothing on TX. */
-				unsigned char *out = base + n->guest_hdr - n->backend_hdr;
+				unsigned int backend_hdr = n->core.vnet_hdr_size;
+				unsigned char *out = base + n->guest_hdr - backend_hdr;
 				size_t frame = len - n->guest_hdr;
 				unsigned char hdr[10];
 
 				memcpy(hdr, base, 10);
-				if (n->backend_hdr) {
+				if (backend_hdr) {
 					memcpy(out, hdr, 10);
-					memset(out + 10, 0, n->backend_hdr - 10);
+					memset(out + 10, 0, backend_hdr - 10);
 				}
-				if (write(n->backend_fd, out, frame + n->backend_hdr) < 0) {
+				if (write(n->core.backend_fd, out, frame + backend_hdr) < 0) {
 					if (errno == EAGAIN || errno == ENOBUFS) {
 						/* The backend is full (a macvtap's socket
 						   buffer, say): the chain stays the guest's
@@ -320,10 +313,12 @@ static long tx_locked(struct kvmnet_vnet *n)
 						full = KVMNET_VNET_TX_FULL;
 						break;
 					}
-					n->stats.tx_backend_errors++;
+					n->core.counters.backend_errors++;
+					n->core.counters.tx_errors++;
+				} else {
+					n->core.counters.tx_frames++;
+					n->core.counters.tx_bytes += frame;
 				}
-				n->stats.tx_frames++;
-				n->stats.tx_bytes += frame;
 			}
 			put_used(n, q, head, 0);
 		}
@@ -430,40 +425,38 @@ static void scatter(struct kvmnet_vnet *n, struct kvmnet_vring *q, int chains,
  */
 static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 {
-	unsigned char *frame = n->rx_buf + 12 + n->backend_hdr;
-	uint32_t len = n->pending - n->backend_hdr;
+	unsigned int backend_hdr = n->core.vnet_hdr_size;
+	unsigned char *frame = n->rx_buf + 12 + backend_hdr;
+	uint32_t len = n->pending - backend_hdr;
 	unsigned char *hdr = frame - n->guest_hdr;	/* the guest's header, built in place */
-	unsigned char backend_hdr[12];
+	unsigned char backend_vnet_hdr[12];
 	int chains;
 
-	if (n->pending < (unsigned int)n->backend_hdr + 14 || len > n->max_frame) {
-		n->stats.rx_too_big += len > n->max_frame;
+	if (n->pending < backend_hdr + 14 || len > n->max_frame) {
+		n->core.counters.rx_dropped += len > n->max_frame;
 		return 1;
 	}
 	if (!accepts(&n->filter, frame) &&
-	    !(n->faults & KVMNET_VNET_FAULT_FILTER_BUG && !(frame[0] & 1))) {
-		n->stats.rx_filtered++;
+	    !(n->core.faults & NIC_FAULT_FILTER_BUG && !(frame[0] & 1))) {
+		n->core.counters.rx_filtered++;
 		return 1;
 	}
 	chains = chains_for(n, q, n->guest_hdr + len);
 	if (chains == -EMSGSIZE) {
-		n->stats.rx_too_big++;
+		n->core.counters.rx_dropped++;
 		return 1;
 	}
 	if (chains <= 0)
 		return chains;
-	memcpy(backend_hdr, frame - n->backend_hdr, n->backend_hdr);
+	memcpy(backend_vnet_hdr, frame - backend_hdr, backend_hdr);
 	memset(hdr, 0, n->guest_hdr);
-	memcpy(hdr, backend_hdr, n->backend_hdr < 10 ? n->backend_hdr : 10);
+	memcpy(hdr, backend_vnet_hdr, backend_hdr < 10 ? backend_hdr : 10);
 	if (n->guest_hdr == 12)
 		hdr[10] = chains, hdr[11] = chains >> 8;	/* num_buffers */
-	if (n->faults & KVMNET_VNET_FAULT_CORRUPT_RX && len > 28) {
-		frame[len - 1] ^= 0xff;
-		n->stats.faults_applied++;
-	}
+	nic_fault_corrupt(&n->core, frame, len);
 	scatter(n, q, chains, hdr, n->guest_hdr + len);
-	n->stats.rx_frames++;
-	n->stats.rx_bytes += len;
+	n->core.counters.rx_frames++;
+	n->core.counters.rx_bytes += len;
 	return 1;
 }
 
@@ -494,7 +487,7 @@ static int signal_call(int fd)
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 {
 	struct pollfd fds[2] = { { .fd = kick_fd, .events = POLLIN },
-				 { .fd = n->backend_fd, .events = POLLOUT } };
+				 { .fd = n->core.backend_fd, .events = POLLOUT } };
 	/* On entry there may be chains a full backend held back before this thread last
 	   returned: look once the backend can take a frame, kick or not. */
 	int full = 1;
@@ -521,10 +514,11 @@ long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 	return 0;
 }
 
-long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
+long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int *stop)
 {
+	int wake_fd = n->core.wake_fd;
 	struct pollfd fds[2] = { { .fd = wake_fd, .events = POLLIN },
-				 { .fd = n->backend_fd, .events = POLLIN } };
+				 { .fd = n->core.backend_fd, .events = POLLIN } };
 	uint64_t counter;
 	long ret;
 	/* The ring as the last look under the mutex found it: without a usable one (none,
@@ -537,19 +531,19 @@ long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop)
 		/* A frame already waiting for buffers: only a kick can help, not the backend;
 		   no usable ring: nothing to deliver into. */
 		int nfds = n->pending || n->deferred || !usable ? 1 : 2;
-		int ready = poll(fds, nfds, n->deferred ? n->defer_ms : RX_WAIT_MS);
+		int ready = poll(fds, nfds, n->deferred ? n->core.defer_ms : RX_WAIT_MS);
 
 		if (ready < 0 && errno != EINTR)
 			return -errno;
 		if (fds[0].revents & POLLIN && read(wake_fd, &counter, sizeof(counter)) < 0 &&
 		    errno != EAGAIN)
 			return -errno;
-		kvmnet_vnet_lock(n);
+		nic_lock(&n->core);
 		if (ready == 0 && n->deferred)	/* no kick: the driver was not busy after all */
 			n->rx.posted = 0;
 		ret = rx_locked(n);
 		usable = ring_ok(n, &n->rx);
-		kvmnet_vnet_unlock(n);
+		nic_unlock(&n->core);
 		if (ret && signal_call(n->rx_call_fd) < 0)
 			return ret;
 	}
@@ -567,8 +561,8 @@ static long rx_locked(struct kvmnet_vnet *n)
 	for (;;) {
 		if (!n->pending) {
 			/* One byte more than the longest frame, to see a frame that is too long. */
-			ssize_t got = read(n->backend_fd, n->rx_buf + 12,
-					   n->max_frame + n->backend_hdr + 1);
+			ssize_t got = read(n->core.backend_fd, n->rx_buf + 12,
+					   n->max_frame + n->core.vnet_hdr_size + 1);
 
 			if (got < 0 && (errno == EAGAIN || errno == EINTR))
 				break;
@@ -585,7 +579,7 @@ static long rx_locked(struct kvmnet_vnet *n)
 			   it added some in between. */
 			ask_kick_at(n, q, avail_idx(ring_avail(n, q)));
 			if (chains_for(n, q, n->guest_hdr + n->pending) <= 0) {
-				n->stats.rx_no_buffer++;
+				n->core.counters.rx_no_buffer++;
 				break;
 			}
 			continue;
@@ -608,14 +602,14 @@ static int defer(struct kvmnet_vnet *n, struct kvmnet_vring *q)
 	uint16_t avail = note_posted(n, q), backlog = q->posted - (uint16_t)(avail - q->last_avail);
 	uint16_t half;
 
-	if (!q->event_idx || n->defer_ms <= 0 || backlog < KVMNET_VNET_RX_DEFER_BACKLOG)
+	if (!q->event_idx || n->core.defer_ms <= 0 || backlog < KVMNET_VNET_RX_DEFER_BACKLOG)
 		return 0;
 	half = backlog / 2;
 	ask_kick_at(n, q, avail + half);
 	if ((uint16_t)(avail_idx(ring_avail(n, q)) - avail) > half)
 		return 0;	/* it gave them back meanwhile: no kick is coming */
 	n->deferred = 1;
-	n->stats.rx_deferred++;
+	n->core.counters.rx_deferred++;
 	return 1;
 }
 

@@ -5,11 +5,14 @@
  *
  * Python (kvmnet/devices/virtio_net.py) owns the device's registers and configuration and
  * fills struct kvmnet_vnet; these functions only walk rings. Every guest address is checked
- * against guest RAM: a bad one counts in `errors` and stops that queue, never the VMM.
+ * against guest RAM: a bad one stops that queue, never the VMM.
  * Return values: a mask of KVMNET_VNET_IRQ_* (which queues want an interrupt), or -errno.
+ * A malformed ring counts in ring_errors, outside guest RAM in dma_errors too.
  */
 #ifndef KVMNET_VIRTIO_NET_H
 #define KVMNET_VIRTIO_NET_H
+
+#include "nic_io.h"
 
 /* cffi: begin */
 struct kvmnet_vring {
@@ -31,34 +34,27 @@ struct kvmnet_vnet_filter {
 	unsigned char uni[64][6], multi[64][6];
 };
 
-struct kvmnet_vnet_stats {
-	unsigned long long tx_frames, tx_bytes, rx_frames, rx_bytes;
-	unsigned long long rx_filtered, rx_no_buffer /* waits for the driver's buffers */, rx_too_big, tx_backend_errors, errors;
-	unsigned long long faults_applied;
-	unsigned long long rx_deferred;	/* times RX left the backend alone for a busy driver */
-};
-
+/*
+ * The device's state. What every NIC model shares is its struct nic_core (native/nic_io.h):
+ * the backend fd and its vnet header size, guest RAM, the fault switches (NIC_FAULT_*),
+ * the counters, the lock that guards all of this state, RX deferral's wait (defer_ms) and
+ * the RX thread's wake eventfd (the driver's RX kicks and stop requests). virtio-net moves
+ * frames with its own two loops below, not nic_run: its RX and TX wait on different
+ * eventfds, and its interrupts go to call eventfds, not an INTx line.
+ */
 struct kvmnet_vnet {
-	unsigned char *mem;
-	unsigned long long mem_size;
-	int backend_fd;
-	int backend_hdr;	/* vnet header bytes on the backend fd: 0, 10 or 12 */
+	struct nic_core core;
 	int guest_hdr;		/* virtio_net_hdr size the driver uses: 10, or 12 */
 	int mergeable;		/* VIRTIO_NET_F_MRG_RXBUF negotiated */
 	unsigned int max_frame;	/* longest frame the device takes or gives */
-	unsigned int faults;	/* KVMNET_VNET_FAULT_*: test-only switches */
-	unsigned int lose_next_tx;	/* the LOSE_DESCRIPTOR fault loses the next TX chain too
+	unsigned int lose_next_tx;	/* the lose_descriptor fault loses the next TX chain too
 					   (set when the VMM takes its rings back from vhost) */
 	unsigned char *rx_buf;	/* each holds one frame and its headers: max_frame + 32 bytes; */
 	unsigned char *tx_buf;	/* RX and TX run on different threads, so one each */
 	unsigned int pending;	/* bytes in rx_buf read from the backend, not yet delivered */
 	unsigned int deferred;	/* RX waits for the driver to catch up, not for the backend */
-	int defer_ms;		/* how long RX waits so for a kick before it looks again
-				   (kvmnet_vnet_init sets RX_DEFER_MS; 0: never defers) */
 	struct kvmnet_vring rx, tx, ctrl;	/* ctrl: the vCPU thread's alone */
 	struct kvmnet_vnet_filter filter;
-	struct kvmnet_vnet_stats stats;
-	void *mutex;		/* kvmnet_vnet_init: guards everything above but the stats */
 	int rx_call_fd, tx_call_fd;	/* eventfds the run loops signal for an interrupt
 					   (an irqfd, or the VMM's call watcher); -1: return it */
 };
@@ -67,34 +63,26 @@ struct kvmnet_vnet {
 #define KVMNET_VNET_IRQ_TX 2
 #define KVMNET_VNET_TX_FULL 4	/* kvmnet_vnet_tx stopped at a full backend, chains left */
 #define KVMNET_VNET_RX_DEFER_BACKLOG 16	/* frames a driver holds that make RX defer */
-#define KVMNET_VNET_FAULT_FILTER_BUG 1		/* the unicast filter accepts any MAC */
-#define KVMNET_VNET_FAULT_LOSE_DESCRIPTOR 2	/* 1 TX chain in 100, and any chain marked by
-						   lose_next_tx, completes unsent */
-#define KVMNET_VNET_FAULT_CORRUPT_RX 4		/* flips a payload byte on receive */
-/* Read by the Python side only (kvmnet/devices/virtio_vhost.py, virtio_pci.py): */
-#define KVMNET_VNET_FAULT_NO_IOEVENTFD 8	/* TX kicks are not caught by KVM */
-#define KVMNET_VNET_FAULT_BAD_VRING_ADDR 16	/* vhost gets a wrong descriptor table */
 
 /* Take every available TX chain, send its frame to the backend, return the chain (takes
    the mutex). A backend that is full (EAGAIN) leaves the rest of the chains in the ring,
    and adds KVMNET_VNET_TX_FULL: kvmnet_vnet_tx_run sends them once it can. */
 long kvmnet_vnet_tx(struct kvmnet_vnet *n);
 
-/* Make and free the state's mutex; lock and unlock it (Python does, around any change of
-   configuration: queues, features, filter). */
-int kvmnet_vnet_init(struct kvmnet_vnet *n);
+/* Set the core up for backend_fd (not owned; backend_hdr vnet header bytes on it: 0, 10
+   or 12), and release it. Python takes the core's lock (nic_lock) around any change of
+   configuration: queues, features, filter. 0 or -errno. */
+int kvmnet_vnet_init(struct kvmnet_vnet *n, int backend_fd, unsigned int backend_hdr);
 void kvmnet_vnet_destroy(struct kvmnet_vnet *n);
-void kvmnet_vnet_lock(struct kvmnet_vnet *n);
-void kvmnet_vnet_unlock(struct kvmnet_vnet *n);
 
 /*
- * The RX device thread's body: wait until the backend has a frame or wake_fd (an eventfd:
- * the driver's RX kick, or a stop request) is signalled, then, under the mutex, deliver
+ * The RX device thread's body: wait until the backend has a frame or the core's wake_fd
+ * (the driver's RX kick, or a stop request) is signalled, then, under the mutex, deliver
  * backend frames into available RX buffers until one or the other runs out (a frame that
  * finds no buffer is kept, pending, until the driver's next kick). Loops in C until the
  * driver wants an interrupt (returns KVMNET_VNET_IRQ_RX) or *stop is set (returns 0).
  */
-long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int wake_fd, int *stop);
+long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int *stop);
 
 /*
  * The TX device thread's body, for kicks that KVM turns into eventfd signals (an ioeventfd

@@ -1,5 +1,7 @@
 """What every NIC model shares: its MAC, backend, interrupt line, counters, fault switches,
-and the device thread that waits on the backend.
+and the device thread that waits on the backend. virtio-net (kvmnet.devices.virtio_net)
+shares the C core, its counters, fault switches and lock, not this class: it is a virtio
+device on a transport, with its own RX and TX loops.
 
 A model is a PciDevice whose per-frame work is C (native/nic_io.h and the model's own file):
 its C state embeds a `struct nic_core`, set up by the model's C init with the backend fd.
@@ -40,7 +42,9 @@ Counters (native/nic_io.h, struct nic_counters):
     backend_errors        backend read/write failures other than "try again"
     irqs_raised           interrupts signalled: INTx rising edges
     rx_deferred           times RX left the backend alone for a driver busy enough to give
-                          buffers back first (models with rx_driver_busy: e1000)
+                          buffers back first (e1000, virtio-net)
+    ring_errors           malformed descriptor rings, each of which stopped its queue
+                          (virtio-net, which then asks the driver to reset)
 
 Fault switches (test only; each makes a conformance check fail if that check works):
 

@@ -26,7 +26,7 @@ import os
 import struct
 import threading
 
-from kvmnet.devices.nic import Faults, batch_scheduled, parse_mac
+from kvmnet.devices.nic import Counters, CoreLock, Faults, batch_scheduled, parse_mac
 from kvmnet.devices.virtio_pci import VirtioDevice, VirtioPci
 from kvmnet.devices.virtio_vhost import VhostHandoff
 from kvmnet.syscall import check, ffi, lib
@@ -42,11 +42,8 @@ CTRL_RX, CTRL_MAC = 0, 1
 CTRL_RX_PROMISC, CTRL_RX_ALLMULTI = 0, 1
 CTRL_MAC_TABLE_SET, CTRL_MAC_ADDR_SET = 0, 1
 CTRL_OK, CTRL_ERR = 0, 1
-FAULTS = {"filter_bug": lib.KVMNET_VNET_FAULT_FILTER_BUG,
-          "lose_descriptor": lib.KVMNET_VNET_FAULT_LOSE_DESCRIPTOR,
-          "corrupt_rx": lib.KVMNET_VNET_FAULT_CORRUPT_RX,
-          "no_ioeventfd": lib.KVMNET_VNET_FAULT_NO_IOEVENTFD,
-          "bad_vring_addr": lib.KVMNET_VNET_FAULT_BAD_VRING_ADDR}
+FAULTS = {name: getattr(lib, f"NIC_FAULT_{name.upper()}") for name in (
+    "filter_bug", "lose_descriptor", "corrupt_rx", "no_ioeventfd", "bad_vring_addr")}
 ETH_HEADER = 14
 CTRL_COMMAND_MAX = 4096  # the longest: MAC_TABLE_SET, 2 + 2 x (4 + 64 x 6) bytes
 
@@ -67,16 +64,18 @@ class VirtioNet(VirtioDevice):
         self._state.rx_buf, self._state.tx_buf = self._buffers
         self._ctrl_buf = ffi.new("unsigned char[]", CTRL_COMMAND_MAX)
         self._state.max_frame = mtu + ETH_HEADER
-        self._state.backend_fd = backend.fd
-        self._state.backend_hdr = backend.vnet_hdr_size
         self._state.rx_call_fd = self._state.tx_call_fd = -1  # set by the transport
-        self.faults = Faults(self._state, FAULTS)
+        check(lib.kvmnet_vnet_init(self._state, backend.fd, backend.vnet_hdr_size),
+              "virtio-net state")
+        core = ffi.addressof(self._state, "core")
+        self.faults = Faults(core, FAULTS)
         for name in faults:
             self.faults.add(name)
-        check(lib.kvmnet_vnet_init(self._state), "virtio-net state")
-        self._lock = _StateLock(self._state)
-        # RX: kicks (the driver returned buffers) and stop requests; TX: kicks.
-        self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._counters = Counters(core)
+        self._lock = CoreLock(core)
+        # RX: the core's wake eventfd, for kicks (the driver returned buffers) and stop
+        # requests; TX: kicks.
+        self._wake = core.wake_fd
         self._tx_kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._stop = ffi.new("int *")
         self._threads = []
@@ -166,26 +165,28 @@ class VirtioNet(VirtioDevice):
     def attach_memory(self, memory):
         with self._lock:
             self.memory = memory
-            self._state.mem = ffi.cast("unsigned char *", memory.host_address)
-            self._state.mem_size = memory.size
+            self._state.core.ram = ffi.cast("uint8_t *", memory.host_address)
+            self._state.core.ram_size = memory.size
 
     def start(self):
         """The RX thread, and the TX thread that serves kicks KVM caught (ioeventfd)."""
         self._stop[0] = 0
-        for name, run, fd, index in (("rx", lib.kvmnet_vnet_rx_run, self._wake, RX),
-                                     ("tx", lib.kvmnet_vnet_tx_run, self._tx_kick, TX)):
-            thread = threading.Thread(target=self._device_thread, args=(run, fd, index),
+        for name, run, index in (("rx", lambda state, stop: lib.kvmnet_vnet_rx_run(state, stop),
+                                  RX),
+                                 ("tx", lambda state, stop: lib.kvmnet_vnet_tx_run(
+                                     state, self._tx_kick, stop), TX)):
+            thread = threading.Thread(target=self._device_thread, args=(run, index),
                                       name=f"kvmnet-virtio-net-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def _device_thread(self, run, fd, index):
+    def _device_thread(self, run, index):
         ring = self._state.rx if index == RX else self._state.tx
         try:
             if index == RX:  # TX as a batch thread measured no better, at 64 B worse
                 batch_scheduled()
             while not self._stop[0]:
-                irq = check(run(self._state, fd, self._stop), f"virtio-net queue {index}")
+                irq = check(run(self._state, self._stop), f"virtio-net queue {index}")
                 self._after(index, irq, ring)
         except BaseException as e:  # kept for the test or machine that asks
             self.thread_error = e
@@ -204,25 +205,24 @@ class VirtioNet(VirtioDevice):
     def close(self):
         self.stop_threads()
         if self._wake >= 0:
-            for fd in (self._wake, self._tx_kick):
-                os.close(fd)
+            os.close(self._tx_kick)
             self._wake = self._tx_kick = -1
-            lib.kvmnet_vnet_destroy(self._state)
+            lib.kvmnet_vnet_destroy(self._state)  # closes the core's wake eventfd
 
     @property
     def rx_defer_ms(self):
         """How long RX waits for a busy driver's kick before it reads the backend again
         (native/virtio_net.c, RX deferral); 0 turns deferral off."""
-        return self._state.defer_ms
+        return self._state.core.defer_ms
 
     @rx_defer_ms.setter
     def rx_defer_ms(self, ms):
-        self._state.defer_ms = ms
+        self._state.core.defer_ms = ms
 
     @property
     def counters(self):
-        stats = self._state.stats
-        return {name: getattr(stats, name) for name, _ in ffi.typeof(stats).fields}
+        """The core's counters (kvmnet.devices.nic: Counters), as a dict."""
+        return dict(self._counters)
 
     def set_call_fds(self, rx, tx):
         """The eventfds the datapath signals for a queue's interrupt (irqfds, or the
@@ -309,19 +309,6 @@ class VirtioNet(VirtioDevice):
                     f.multi[i] = list(mac)
                 return CTRL_OK
         return CTRL_ERR
-
-
-class _StateLock:
-    """The C state's mutex as a context manager (cffi drops the GIL while it waits)."""
-
-    def __init__(self, state):
-        self._state = state
-
-    def __enter__(self):
-        lib.kvmnet_vnet_lock(self._state)
-
-    def __exit__(self, *exc):
-        lib.kvmnet_vnet_unlock(self._state)
 
 
 def _mac_tables(data):

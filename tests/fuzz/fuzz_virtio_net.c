@@ -61,7 +61,7 @@ static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 struct rig {
 	struct kvmnet_vnet *n;
 	struct fuzz_backend backend;
-	int wake, tx_kick;	/* the RX and TX threads' eventfds */
+	int wake, tx_kick;	/* the RX and TX threads' eventfds (wake: the core's) */
 	int calls[2];		/* the call eventfds, or -1 */
 	int stop;		/* the device threads' stop flag */
 };
@@ -77,14 +77,14 @@ static struct kvmnet_vring *ring(struct rig *rig, uint8_t sel)
 /* virtio_net.py's reset(): both rings and the filter cleared, nothing pending. */
 static void reset(struct kvmnet_vnet *n)
 {
-	kvmnet_vnet_lock(n);
+	nic_lock(&n->core);
 	memset(&n->rx, 0, sizeof(n->rx));
 	memset(&n->tx, 0, sizeof(n->tx));
 	memset(&n->ctrl, 0, sizeof(n->ctrl));
 	memset(&n->filter, 0, sizeof(n->filter));
 	memcpy(n->filter.mac, mac, 6);
 	n->pending = n->deferred = 0;
-	kvmnet_vnet_unlock(n);
+	nic_unlock(&n->core);
 }
 
 /* A queue as the transport left it: modern (three addresses) or legacy (one page frame). */
@@ -114,13 +114,13 @@ static void op_activate(struct rig *rig, struct fuzz_input *in)
 	struct kvmnet_vnet *n = rig->n;
 	uint8_t features = fuzz_u8(in);
 
-	kvmnet_vnet_lock(n);
+	nic_lock(&n->core);
 	n->mergeable = features & 1;
 	n->guest_hdr = (features & 4) || n->mergeable ? 12 : 10; /* VERSION_1 or MRG_RXBUF */
 	n->rx.event_idx = n->tx.event_idx = (features & 2) != 0;
 	layout(&n->rx, in);
 	layout(&n->tx, in);
-	kvmnet_vnet_unlock(n);
+	nic_unlock(&n->core);
 	eventfd_write(rig->wake, 1); /* notify(RX) */
 }
 
@@ -259,7 +259,7 @@ static void op_run(struct rig *rig, int tx)
 		if (tx)
 			kvmnet_vnet_tx_run(rig->n, rig->tx_kick, &rig->stop);
 		else
-			kvmnet_vnet_rx_run(rig->n, rig->wake, &rig->stop);
+			kvmnet_vnet_rx_run(rig->n, &rig->stop);
 		after(tx ? &rig->n->tx : &rig->n->rx);
 	}
 	fuzz_sleep_hook = NULL;
@@ -272,7 +272,7 @@ static void op_filter(struct rig *rig, struct fuzz_input *in)
 	uint8_t what = fuzz_u8(in);
 	unsigned i, count;
 
-	kvmnet_vnet_lock(rig->n);
+	nic_lock(&rig->n->core);
 	switch (what & 3) {
 	case 0:
 		f->promisc = fuzz_u8(in) != 0;
@@ -298,7 +298,7 @@ static void op_filter(struct rig *rig, struct fuzz_input *in)
 			fuzz_bytes(in, f->multi[i], 6);
 		break;
 	}
-	kvmnet_vnet_unlock(rig->n);
+	nic_unlock(&rig->n->core);
 }
 
 static void step(struct rig *rig, struct fuzz_input *in)
@@ -338,7 +338,7 @@ static void step(struct rig *rig, struct fuzz_input *in)
 		op_run(rig, 1);
 		break;
 	case OP_FRAME:
-		fuzz_backend_frame(&rig->backend, in, rig->n->backend_hdr, mac);
+		fuzz_backend_frame(&rig->backend, in, rig->n->core.vnet_hdr_size, mac);
 		break;
 	case OP_DRAIN:
 		fuzz_backend_drain(&rig->backend);
@@ -365,16 +365,16 @@ static void close_fd(int *fd)
 /* FUZZ_REPORT=1 in the environment: what an input did, for whoever writes seeds. */
 static void report(const struct kvmnet_vnet *n)
 {
-	const struct kvmnet_vnet_stats *s = &n->stats;
+	const struct nic_counters *s = &n->core.counters;
 
 	if (!getenv("FUZZ_REPORT"))
 		return;
-	fprintf(stderr, "tx_frames %llu tx_bytes %llu rx_frames %llu rx_bytes %llu "
-		"rx_filtered %llu rx_no_buffer %llu rx_too_big %llu tx_backend_errors %llu "
-		"errors %llu rx_deferred %llu broken rx %u tx %u\n",
-		s->tx_frames, s->tx_bytes, s->rx_frames, s->rx_bytes, s->rx_filtered,
-		s->rx_no_buffer, s->rx_too_big, s->tx_backend_errors, s->errors, s->rx_deferred,
-		n->rx.broken, n->tx.broken);
+	fprintf(stderr, "tx_frames %lu tx_bytes %lu tx_errors %lu tx_lost %lu rx_frames %lu "
+		"rx_bytes %lu rx_filtered %lu rx_no_buffer %lu rx_dropped %lu ring_errors %lu "
+		"dma_errors %lu rx_deferred %lu broken rx %u tx %u ctrl %u\n",
+		s->tx_frames, s->tx_bytes, s->tx_errors, s->tx_lost, s->rx_frames, s->rx_bytes,
+		s->rx_filtered, s->rx_no_buffer, s->rx_dropped, s->ring_errors, s->dma_errors,
+		s->rx_deferred, n->rx.broken, n->tx.broken, n->ctrl.broken);
 }
 
 static void rig_close(struct rig *rig)
@@ -386,7 +386,6 @@ static void rig_close(struct rig *rig)
 		free(rig->n->tx_buf);
 		free(rig->n);
 	}
-	close_fd(&rig->wake);
 	close_fd(&rig->tx_kick);
 	close_fd(&rig->calls[0]);
 	close_fd(&rig->calls[1]);
@@ -410,15 +409,14 @@ static int rig_open(struct rig *rig, uint8_t config)
 	/* Each exactly as large as virtio_net.py makes it: ASan sees past their ends. */
 	n->rx_buf = malloc(mtu + ETH_HEADER + 32);
 	n->tx_buf = malloc(mtu + ETH_HEADER + 32);
-	if (!n->rx_buf || !n->tx_buf || kvmnet_vnet_init(n))
+	if (!n->rx_buf || !n->tx_buf ||
+	    kvmnet_vnet_init(n, rig->backend.near, vnet_hdr_sizes[config & 3]))
 		goto fail;
 	n->max_frame = mtu + ETH_HEADER;
-	n->backend_fd = rig->backend.near;
-	n->backend_hdr = vnet_hdr_sizes[config & 3];
-	n->faults = config >> 3 & 7;
-	n->mem = fuzz_ram();
-	n->mem_size = FUZZ_RAM_SIZE;
-	rig->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	n->core.faults = config >> 3 & 7;
+	n->core.ram = fuzz_ram();
+	n->core.ram_size = FUZZ_RAM_SIZE;
+	rig->wake = n->core.wake_fd;
 	rig->tx_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	for (i = 0; i < 2 && (config & 0x40); i++)
 		rig->calls[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
