@@ -16,7 +16,7 @@ import pytest
 
 from kvmnet.guest import GuestError, GuestGone
 from kvmnet.peer.streams import (COUNT_CARRIER, arrivals, guest_to_peer, peer_to_guest,
-                                 perfect)
+                                 perfect, said_as)
 
 pytestmark = [pytest.mark.needs_kvm, pytest.mark.needs_root]
 
@@ -77,16 +77,19 @@ def has_its_configured_mac(nic, when):
 
 def flows_both_ways_intact(nic, peer, when):
     after, _ = when
-    sent = guest_to_peer(nic, peer, COUNT, 512)
+    with said_as(f"{nic.model} guest -> peer after {after}"):
+        sent = guest_to_peer(nic, peer, COUNT, 512)
     assert sent.ok, f"{nic.model} guest -> peer after {after}: {sent.summary()}"
-    got = peer_to_guest(nic, peer, COUNT, 512)
+    with said_as(f"{nic.model} peer -> guest after {after}"):
+        got = peer_to_guest(nic, peer, COUNT, 512)
     assert perfect(got, COUNT), f"{nic.model} peer -> guest after {after}: {got}"
 
 
 def filters_pass_only_its_own_frames(nic, peer, when):
     after, before = when
     for dst, what in ((OTHER_MAC, "another unicast MAC"), (GROUP, f"a group left by {before}")):
-        came, carrier = arrivals(nic, peer, dst, BLAST)
+        with said_as(f"{nic.model} after {after}: frames to {dst} ({what})"):
+            came, carrier = arrivals(nic, peer, dst, BLAST)
         assert perfect(carrier, COUNT_CARRIER), (
             f"{nic.model} after {after}: the stream to its own MAC: {carrier}")
         assert came == 0, (f"{nic.model} after {after}: {came} of {BLAST} frames to "
