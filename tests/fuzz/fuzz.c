@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -208,4 +209,45 @@ int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	if (ready == 0)
 		fuzz_sleep_hook(fuzz_sleep_arg, timeout);
 	return ready;
+}
+
+/* The device thread stops where it would wait for ever; a deferral's wait times out. */
+static void stop_turn(void *arg, int timeout)
+{
+	struct nic_core *core = arg;
+
+	if (timeout < 0)
+		core->stopping = 1;
+}
+
+void fuzz_nic_turn(struct nic_core *core, int turns, void (*attend)(void *model), void *model)
+{
+	long ret = NIC_RUN_ATTENTION;
+	int i;
+
+	for (i = 0; i < turns && ret == NIC_RUN_ATTENTION; i++) {
+		nic_lock(core);
+		core->attention = 0;
+		attend(model);
+		nic_unlock(core);
+		fuzz_sleep_hook = stop_turn;
+		fuzz_sleep_arg = core;
+		ret = nic_run(core);
+		fuzz_sleep_hook = NULL;
+	}
+	core->stopping = 0;
+}
+
+void fuzz_report(const struct nic_core *core)
+{
+	const struct nic_counters *c = &core->counters;
+
+	if (!getenv("FUZZ_REPORT"))
+		return;
+	fprintf(stderr, "tx_frames %lu tx_bytes %lu tx_errors %lu tx_lost %lu tx_blocked %lu "
+		"rx_frames %lu rx_bytes %lu rx_filtered %lu rx_no_buffer %lu rx_dropped %lu "
+		"dma_errors %lu backend_errors %lu rx_deferred %lu ring_errors %lu\n",
+		c->tx_frames, c->tx_bytes, c->tx_errors, c->tx_lost, c->tx_blocked, c->rx_frames,
+		c->rx_bytes, c->rx_filtered, c->rx_no_buffer, c->rx_dropped, c->dma_errors,
+		c->backend_errors, c->rx_deferred, c->ring_errors);
 }

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nic_io.h"
+
 /* Guest RAM: tests/support/nic_rig.py, a small guest. */
 #define FUZZ_RAM_SIZE (4u << 20)
 /* The model's send buffer on the backend: a dozen full-size frames fill it (-EAGAIN). */
@@ -89,5 +91,17 @@ extern void *fuzz_sleep_arg;
 
 /* libFuzzer's entry points, which each harness defines. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * A turn of nic.py's device thread for a model on nic_run (e1000, rtl8139): up to turns
+ * calls of nic_run, each after attend(model) under the lock (Python's attend: the
+ * interrupt line), while nic_run asks for attention; a wait that would last for ever ends
+ * the turn, a deferral's wait times out at once.
+ */
+void fuzz_nic_turn(struct nic_core *core, int turns, void (*attend)(void *model), void *model);
+
+/* FUZZ_REPORT=1 in the environment: the core's counters after an input, for whoever
+   writes seeds (on standard error). */
+void fuzz_report(const struct nic_core *core);
 
 #endif

@@ -283,33 +283,15 @@ static void op_poke(struct fuzz_input *in)
 	fuzz_poke(gpa, bytes, len);
 }
 
-/* The device thread stops where it would wait for ever. */
-static void stop_turn(void *arg, int timeout)
+static void attend(void *model)
 {
-	struct nic_core *core = arg;
-
-	if (timeout < 0)
-		core->stopping = 1;
+	irq_sync(model);
 }
 
 /* A turn of nic.py's device thread: nic_run, and attend() whenever it asks. */
 static void op_run(struct rig *rig)
 {
-	struct nic_core *core = &rig->r->core;
-	long ret = NIC_RUN_ATTENTION;
-	int i;
-
-	for (i = 0; i < RUN_TURNS && ret == NIC_RUN_ATTENTION; i++) {
-		nic_lock(core);
-		core->attention = 0;
-		irq_sync(rig->r);
-		nic_unlock(core);
-		fuzz_sleep_hook = stop_turn;
-		fuzz_sleep_arg = core;
-		ret = nic_run(core);
-		fuzz_sleep_hook = NULL;
-	}
-	core->stopping = 0;
+	fuzz_nic_turn(&rig->r->core, RUN_TURNS, attend, rig->r);
 }
 
 static void step(struct rig *rig, struct fuzz_input *in)
@@ -371,27 +353,9 @@ static int rig_open(struct rig *rig, uint8_t config)
 	return 0;
 }
 
-/* FUZZ_REPORT=1 in the environment: what an input did, for whoever writes seeds. */
-static void report(const struct nic_core *core)
-{
-	const struct nic_counters *c = &core->counters;
-
-	if (!getenv("FUZZ_REPORT"))
-		return;
-	fprintf(stderr, "tx_frames %llu tx_errors %llu tx_lost %llu tx_blocked %llu "
-		"rx_frames %llu rx_filtered %llu rx_no_buffer %llu rx_dropped %llu "
-		"dma_errors %llu backend_errors %llu rx_deferred %llu\n",
-		(unsigned long long)c->tx_frames, (unsigned long long)c->tx_errors,
-		(unsigned long long)c->tx_lost, (unsigned long long)c->tx_blocked,
-		(unsigned long long)c->rx_frames, (unsigned long long)c->rx_filtered,
-		(unsigned long long)c->rx_no_buffer, (unsigned long long)c->rx_dropped,
-		(unsigned long long)c->dma_errors, (unsigned long long)c->backend_errors,
-		(unsigned long long)c->rx_deferred);
-}
-
 static void rig_close(struct rig *rig)
 {
-	report(&rig->r->core);
+	fuzz_report(&rig->r->core);
 	nic_core_destroy(&rig->r->core);
 	free(rig->r);
 	fuzz_backend_close(&rig->backend);

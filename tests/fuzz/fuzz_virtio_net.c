@@ -365,16 +365,10 @@ static void close_fd(int *fd)
 /* FUZZ_REPORT=1 in the environment: what an input did, for whoever writes seeds. */
 static void report(const struct kvmnet_vnet *n)
 {
-	const struct nic_counters *s = &n->core.counters;
-
-	if (!getenv("FUZZ_REPORT"))
-		return;
-	fprintf(stderr, "tx_frames %lu tx_bytes %lu tx_errors %lu tx_lost %lu rx_frames %lu "
-		"rx_bytes %lu rx_filtered %lu rx_no_buffer %lu rx_dropped %lu ring_errors %lu "
-		"dma_errors %lu rx_deferred %lu broken rx %u tx %u ctrl %u\n",
-		s->tx_frames, s->tx_bytes, s->tx_errors, s->tx_lost, s->rx_frames, s->rx_bytes,
-		s->rx_filtered, s->rx_no_buffer, s->rx_dropped, s->ring_errors, s->dma_errors,
-		s->rx_deferred, n->rx.broken, n->tx.broken, n->ctrl.broken);
+	fuzz_report(&n->core);
+	if (getenv("FUZZ_REPORT"))
+		fprintf(stderr, "broken rx %u tx %u ctrl %u\n", n->rx.broken, n->tx.broken,
+			n->ctrl.broken);
 }
 
 static void rig_close(struct rig *rig)

@@ -61,16 +61,32 @@ def ipv4_tcp_header(payload):
     return eth + ip + tcp
 
 
-class E1000:
+class Seed:
+    """An input being written: a configuration byte, then operations (an opcode byte and
+    its operands). Each harness's class names its opcodes; POKE writes guest RAM."""
+    POKE = None
+
+    def __init__(self, config=0):
+        self.b = u8(config)
+
+    def op(self, code, tail=b""):
+        self.b += u8(code) + tail
+        return self
+
+    def poke(self, gpa, data):
+        for i in range(0, len(data), 255):
+            chunk = data[i:i + 255]
+            self.b += u8(self.POKE) + addr(gpa + i) + u8(len(chunk)) + chunk
+        return self
+
+
+class E1000(Seed):
     """fuzz_e1000.c's operations."""
     (WRITE, READ, IOADDR, IODATA, POKE, TX_DESC, RX_DESC, FRAME, RUN, DRAIN) = range(10)
     REGS = ["CTRL", "STATUS", "ICR", "ICS", "IMS", "IMC", "RCTL", "TCTL", "RDBAL", "RDBAH",
             "RDLEN", "RDH", "RDT", "TDBAL", "TDBAH", "TDLEN", "TDH", "TDT", "VET", "RAL0",
             "RAH0", "MTA", "VFTA", "GPRC", "MDIC"]
     TX_RING, RX_RING, TX_BUF, RX_BUF = 0x10000, 0x20000, 0x100000, 0x200000
-
-    def __init__(self, config=0):
-        self.b = u8(config)
 
     def w(self, reg, v, width=2):
         self.b += u8(self.WRITE) + u8(self.REGS.index(reg)) + u8(width) + value(v)
@@ -80,22 +96,12 @@ class E1000:
         self.b += u8(self.READ) + u8(self.REGS.index(reg)) + u8(2) + value(0)
         return self
 
-    def poke(self, gpa, data):
-        for i in range(0, len(data), 255):
-            chunk = data[i:i + 255]
-            self.b += u8(self.POKE) + addr(gpa + i) + u8(len(chunk)) + chunk
-        return self
-
     def tx_desc(self, index, buf, rest):
         self.b += u8(self.TX_DESC) + u16(index) + u8(2) + u64(buf) + rest
         return self
 
     def rx_desc(self, index, buf):
         self.b += u8(self.RX_DESC) + u16(index) + u8(2) + u64(buf)
-        return self
-
-    def op(self, code, tail=b""):
-        self.b += u8(code) + tail
         return self
 
     def tx_ring(self, n=64):
@@ -163,7 +169,7 @@ def e1000_seeds():
             "tx-backend-full": full, "io-window": io, "ram-edge": edge}
 
 
-class Rtl8139:
+class Rtl8139(Seed):
     """fuzz_rtl8139.c's operations."""
     (WRITE, READ, TX_SLOT, POKE, FRAME, RUN, DRAIN) = range(7)
     REGS = ["IDR0", "MAR0", "TSD0", "TSD1", "TSD2", "TSD3", "TSAD0", "TSAD1", "TSAD2", "TSAD3",
@@ -171,9 +177,6 @@ class Rtl8139:
     WIDTH = {"IDR0": 0, "MAR0": 0, "CR": 0, "9346CR": 0, "CAPR": 1, "CBR": 1, "IMR": 1,
              "ISR": 1, "TSAD": 1}
     RING, TX_BUF = 0x200000, 0x100000
-
-    def __init__(self, config=0):
-        self.b = u8(config)
 
     def w(self, reg, v):
         self.b += (u8(self.WRITE) + u8(self.REGS.index(reg)) + u8(self.WIDTH.get(reg, 2))
@@ -190,18 +193,8 @@ class Rtl8139:
         self.b += u8(self.WRITE) + u8(0xFF) + u8(offset) + u8(width) + value(v)
         return self
 
-    def poke(self, gpa, data):
-        for i in range(0, len(data), 255):
-            chunk = data[i:i + 255]
-            self.b += u8(self.POKE) + addr(gpa + i) + u8(len(chunk)) + chunk
-        return self
-
     def send(self, slot, buf, size):
         self.b += u8(self.TX_SLOT) + u8(slot) + addr(buf) + value(size)
-        return self
-
-    def op(self, code, tail=b""):
-        self.b += u8(code) + tail
         return self
 
     def up(self, rcr):
@@ -239,7 +232,7 @@ def rtl8139_seeds():
     return {"tx": tx, "rx-ring-full": rx, "rx-wrap-edge": wrap, "multicast-reset": mcast}
 
 
-class Virtio:
+class Virtio(Seed):
     """fuzz_virtio_net.c's operations."""
     (ACTIVATE, RESET, DESC, POST, AVAIL_IDX, AVAIL_FLAGS, POKE, KICK_TX, KICK_RX, RUN_RX,
      RUN_TX, FRAME, DRAIN, FILTER, CTRL_LAYOUT, KICK_CTRL) = range(16)
@@ -249,9 +242,6 @@ class Virtio:
     RX_BUF, TX_BUF = 0x200000, 0x100000
     F_MRG, F_EVENT_IDX, F_V1 = 1, 2, 4
     NEXT, WRITE = 1, 2
-
-    def __init__(self, config=0):
-        self.b = u8(config)
 
     def activate(self, features, size=256, legacy=False):
         log2 = size.bit_length() - 1
@@ -270,16 +260,6 @@ class Virtio:
 
     def post(self, q, head):
         self.b += u8(self.POST) + u8(q) + u16(head)
-        return self
-
-    def poke(self, gpa, data):
-        for i in range(0, len(data), 255):
-            chunk = data[i:i + 255]
-            self.b += u8(self.POKE) + addr(gpa + i) + u8(len(chunk)) + chunk
-        return self
-
-    def op(self, code, tail=b""):
-        self.b += u8(code) + tail
         return self
 
     def rx_buffers(self, count, size, flags=0):
