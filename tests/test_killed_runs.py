@@ -30,7 +30,7 @@ from kvmnet.host import netns
 from kvmnet.lab import machine
 from kvmnet.runners import QemuRunner, qemu
 from kvmnet.backends.vhost import testpmd
-from support.processes import processes_mentioning
+from support.processes import processes_mentioning, sigint_as_at_a_terminal
 from support.suite_runner import ROOT
 
 # The outer run's variables that must not reach a run under test (support/suite_runner.py).
@@ -106,7 +106,7 @@ class StreamingRun:
              f"--kvmnet-guest-image={self.image}", f"--basetemp={self.basetemp}",
              "--kvmnet-allure-dir="],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=sigint_as_at_a_terminal)
         self.pids = {self.proc.pid}
 
     def holding(self):

@@ -18,6 +18,7 @@ import pytest
 
 from kvmnet.lab import Job, Lab, LabFailed, machine
 from kvmnet.lab import debian
+from support.processes import sigint_as_at_a_terminal
 from support.suite_runner import ROOT, expect, labels
 
 pytestmark = [pytest.mark.needs_root,
@@ -183,7 +184,8 @@ def test_ctrl_c_to_the_run_stops_the_lab_machine(tmp_path):
     run = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                             str(ROOT / "conformance/test_kvm_api.py"), f"--kvmnet-kernel={OLD}",
                             f"--kvmnet-lab-results={tmp_path}", "--alluredir", str(tmp_path / "a")],
-                           cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True)
+                           cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, text=True,
+                           preexec_fn=sigint_as_at_a_terminal)
     qemu = _wait_for_machine(run.pid)
     os.killpg(run.pid, signal.SIGINT)
     out, _ = run.communicate(timeout=60)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kvmnet.host import netns
-from support.processes import processes_mentioning
+from support.processes import processes_mentioning, sigint_as_at_a_terminal
 from support.suite_runner import ROOT, expect
 
 KVM_CHECKS = 6  # tests in conformance/test_kvm_api.py
@@ -165,7 +165,7 @@ def interrupted_run(tmp_path, fixtures, netns_of, args=()):
         [sys.executable, "-m", "pytest", "-p", "fixtures.plugin", "-p", "no:cacheprovider",
          "--kvmnet-allure-dir=", *args, str(tmp_path)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=sigint_as_at_a_terminal)
     with run:
         name = _wait_for(ready, run)
         assert name in netns.ours()

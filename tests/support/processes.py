@@ -1,6 +1,7 @@
 """Which processes are still about: what our tests of killed and interrupted runs look for."""
 
 import os
+import signal
 from pathlib import Path
 
 from kvmnet import process
@@ -19,3 +20,11 @@ def processes_mentioning(text, but_not=None):
                 and process.alive(int(pid)):
             found.append(cmdline)
     return found
+
+
+def sigint_as_at_a_terminal():
+    """For Popen's preexec_fn: the child takes SIGINT as a shell at a terminal leaves it
+    (the default action), for tests that send it a Ctrl-C. A run started in the background
+    of a non-interactive shell (`make test &` in a script) ignores SIGINT (POSIX), and its
+    children inherit that: the interrupted run would never end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
