@@ -66,6 +66,8 @@ int nic_core_init(struct nic_core *core, const struct nic_ops *ops, int backend_
 	core->backend_fd = backend_fd;
 	core->vnet_hdr_size = vnet_hdr_size;
 	core->defer_ms = NIC_RX_DEFER_MS;
+	core->rx_budget = NIC_RX_BUDGET;
+	core->rx_defer_ok = 1; /* until a deferral sees nothing come back in time */
 	core->priv = p;
 	return 0;
 }
@@ -104,6 +106,16 @@ int nic_rx_room(struct nic_core *core)
 {
 	core->rx_defer_ok = 1;
 	return core->priv->held_len || core->rx_deferring ? nic_kick(core) : 0;
+}
+
+int nic_rx_drop_held(struct nic_core *core)
+{
+	struct nic_private *p = core->priv;
+	int had = p->held_len != 0;
+
+	p->held_len = 0;
+	p->held_refused = 0;
+	return had;
 }
 
 int nic_send(struct nic_core *core, const struct iovec *iov, int iovcnt)
@@ -310,9 +322,9 @@ static int nic_offer_held(struct nic_core *core)
 static void nic_receive(struct nic_core *core)
 {
 	struct nic_private *p = core->priv;
-	int i;
+	uint32_t i;
 
-	for (i = 0; i < NIC_RX_BUDGET && !core->stopping; i++) {
+	for (i = 0; i < core->rx_budget && !core->stopping; i++) {
 		ssize_t n = nic_recv(core);
 
 		if (n < 0) {
@@ -391,6 +403,8 @@ long nic_run(struct nic_core *core)
 			break;
 		}
 		held = nic_offer_held(core);
+		if (p->ops->rx_idle)
+			p->ops->rx_idle(core, held);
 		if (nic_wants_python(core)) {
 			ret = NIC_RUN_ATTENTION;
 			break;
@@ -417,8 +431,10 @@ long nic_run(struct nic_core *core)
 		nic_lock(core);
 		if (core->rx_deferring) {
 			core->rx_deferring = 0;
-			if (ready == 0)
-				core->rx_defer_ok = 0; /* nothing came back in time */
+			if (ready == 0 && p->ops->rx_defer_expired)
+				p->ops->rx_defer_expired(core); /* nothing came back in time */
+			else if (ready == 0)
+				core->rx_defer_ok = 0;
 			if (!p->held_len)
 				nic_receive(core); /* what queued in the backend meanwhile */
 		}

@@ -84,6 +84,7 @@ struct nic_core {
 	uint32_t rx_deferring;  /* nic_run waits for the driver to return buffers, not the backend */
 	uint32_t rx_defer_ok;   /* cleared when a deferral saw no return in time; set by nic_rx_room */
 	int32_t defer_ms;       /* how long a deferral waits (nic_core_init: NIC_RX_DEFER_MS; 0: off) */
+	uint32_t rx_budget;     /* frames delivered per lock hold (nic_core_init: NIC_RX_BUDGET) */
 	/* The VM's coalesced ring where the model's buffer returns (RDT) are a zone: nic_run
 	   drains it before it waits for a return, and every NIC_RING_POLL_MS while it waits. */
 	struct kvmnet_coalesced *coalesced;
@@ -94,6 +95,10 @@ struct nic_core {
 /* The lock that guards the core and the model state around it. */
 void nic_lock(struct nic_core *core);
 void nic_unlock(struct nic_core *core);
+
+/* Drop the frame held for want of room, if any (a device reset, or rings taken away);
+   under the lock. 1 if there was one. */
+int nic_rx_drop_held(struct nic_core *core);
 
 /* Wake nic_run (the guest returned buffers, or the core is stopping). */
 int nic_kick(struct nic_core *core);
@@ -144,6 +149,19 @@ struct nic_ops {
 	 * after all: RX watches the backend again until the next return.
 	 */
 	int (*rx_driver_busy)(struct nic_core *core);
+	/*
+	 * Optional: the driver returned nothing within defer_ms. Without it the core defers no
+	 * more until the next nic_rx_room; a model whose returns do not pass through it
+	 * (virtio-net: its RX kicks signal wake_fd from KVM) forgets instead what made it defer.
+	 */
+	void (*rx_defer_expired)(struct nic_core *core);
+	/*
+	 * Optional: nic_run is done delivering for now (the backend is drained, the budget
+	 * spent, or a frame is held: held) and is about to wait. A model that interrupts once
+	 * for a batch of frames, not per frame, decides it here (virtio-net: the used ring's
+	 * interrupt, and whether it wants the driver's next RX kick). Under the lock.
+	 */
+	void (*rx_idle)(struct nic_core *core, int held);
 };
 
 /* Set the core up for backend_fd (not owned) and ops; 0 or -errno. */

@@ -212,36 +212,6 @@ static long gather(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint16_t head,
 }
 
 /*
- * TX: each chain is [virtio_net_hdr][frame] in readable descriptors. It is gathered into
- * tx_buf so that the backend's header (backend_hdr bytes) sits right before the frame.
- */
-#define RX_WAIT_MS 200	/* how often the device threads look at their stop flag */
-/*
- * RX deferral. A driver holding at least KVMNET_VNET_RX_DEFER_BACKLOG received frames it has not yet
- * given back has work enough: instead of waking for each frame the backend gets (and
- * preempting the sender on a busy host, a context switch a frame), RX asks the driver to
- * kick once it has given back half of them, and then moves whatever queued in the backend
- * meanwhile in one go. Needs EVENT_IDX to ask. The backlog is the driver's buffer count
- * (the most ever available at once) less those available now; if no kick comes within
- * the core's defer_ms (nic_io's default unless a test sets it) the driver was not busy
- * (its buffer count shrank, or it stopped receiving): RX learns the count again and
- * watches the backend.
- */
-
-int kvmnet_vnet_init(struct kvmnet_vnet *n, int backend_fd, unsigned int backend_hdr)
-{
-	/* No nic_ops: the core's nic_run is not virtio-net's loop (see virtio_net.h). */
-	static const struct nic_ops none;
-
-	return nic_core_init(&n->core, &none, backend_fd, backend_hdr);
-}
-
-void kvmnet_vnet_destroy(struct kvmnet_vnet *n)
-{
-	nic_core_destroy(&n->core);
-}
-
-/*
  * The lose_descriptor fault: one TX chain in 100 (nic_fault_lose), and the chain marked by
  * lose_next_tx, complete unsent (counted in tx_lost).
  */
@@ -267,6 +237,10 @@ long kvmnet_vnet_tx(struct kvmnet_vnet *n)
 	return ret;
 }
 
+/*
+ * TX: each chain is [virtio_net_hdr][frame] in readable descriptors. It is gathered into
+ * tx_buf so that the backend's header (backend_hdr bytes) sits right before the frame.
+ */
 static long tx_locked(struct kvmnet_vnet *n)
 {
 	struct kvmnet_vring *q = &n->tx;
@@ -392,11 +366,15 @@ static int chains_for(struct kvmnet_vnet *n, struct kvmnet_vring *q, uint64_t ne
 	return 0;
 }
 
-/* Scatter src into the next `chains` chains, each chain's used length set to what it got. */
+/* Scatter hdr (hdr_len bytes) and then frame (len bytes) into the next `chains` chains, each
+   chain's used length set to what it got. */
 static void scatter(struct kvmnet_vnet *n, struct kvmnet_vring *q, int chains,
-		    const unsigned char *src, uint64_t len)
+		    const unsigned char *hdr, uint32_t hdr_len, const unsigned char *frame,
+		    uint64_t len)
 {
 	struct vring_avail *avail = ring_avail(n, q);
+	const unsigned char *src = hdr;
+	uint64_t left = hdr_len;	/* of src; the frame follows the header */
 	struct seg segs[MAX_CHAIN];
 	uint64_t total;
 
@@ -405,13 +383,20 @@ static void scatter(struct kvmnet_vnet *n, struct kvmnet_vring *q, int chains,
 		int count = walk_chain(n, q, head, 1, segs, &total);
 		uint32_t put = 0;
 
-		for (int i = 0; i < count && len; i++) {
-			uint32_t part = segs[i].len < len ? segs[i].len : len;
+		for (int i = 0; i < count && left; i++) {
+			uint32_t done = 0;
 
-			memcpy(segs[i].p, src, part);
-			src += part;
-			len -= part;
-			put += part;
+			while (done < segs[i].len && left) {
+				uint32_t part = segs[i].len - done < left ? segs[i].len - done : left;
+
+				memcpy(segs[i].p + done, src, part);
+				src += part;
+				left -= part;
+				done += part;
+				if (!left && src == hdr + hdr_len)
+					src = frame, left = len;
+			}
+			put += done;
 		}
 		q->last_avail++;
 		fill_used(n, q, head, put);
@@ -420,49 +405,51 @@ static void scatter(struct kvmnet_vnet *n, struct kvmnet_vring *q, int chains,
 }
 
 /*
- * Deliver the frame in rx_buf: [backend header][frame]. Returns 1 when done with it
- * (delivered or dropped), 0 when it must wait for buffers, -EFAULT for a broken ring.
+ * Deliver one frame (as read from the backend: [backend header][frame]): NIC_RX_DONE when
+ * done with it (delivered or dropped), NIC_RX_RETRY when it must wait for buffers, -EFAULT
+ * for a broken ring.
  */
-static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q, const uint8_t *datagram,
+		   size_t size)
 {
 	unsigned int backend_hdr = n->core.vnet_hdr_size;
-	unsigned char *frame = n->rx_buf + 12 + backend_hdr;
-	uint32_t len = n->pending - backend_hdr;
-	unsigned char *hdr = frame - n->guest_hdr;	/* the guest's header, built in place */
-	unsigned char backend_vnet_hdr[12];
+	const unsigned char *frame = datagram + backend_hdr;
+	size_t len = size - backend_hdr;
+	unsigned char hdr[12] = { 0 };	/* the guest's header: 10 bytes, or 12 */
 	int chains;
 
-	if (n->pending < backend_hdr + 14 || len > n->max_frame) {
-		n->core.counters.rx_dropped += len > n->max_frame;
-		return 1;
+	if (size < backend_hdr + 14 || len > n->max_frame) {
+		n->core.counters.rx_dropped += size >= backend_hdr + 14;
+		return NIC_RX_DONE;
 	}
 	if (!accepts(&n->filter, frame) &&
 	    !(n->core.faults & NIC_FAULT_FILTER_BUG && !(frame[0] & 1))) {
 		n->core.counters.rx_filtered++;
-		return 1;
+		return NIC_RX_DONE;
 	}
 	chains = chains_for(n, q, n->guest_hdr + len);
 	if (chains == -EMSGSIZE) {
 		n->core.counters.rx_dropped++;
-		return 1;
+		return NIC_RX_DONE;
 	}
-	if (chains <= 0)
+	if (chains < 0)
 		return chains;
-	memcpy(backend_vnet_hdr, frame - backend_hdr, backend_hdr);
-	memset(hdr, 0, n->guest_hdr);
-	memcpy(hdr, backend_vnet_hdr, backend_hdr < 10 ? backend_hdr : 10);
+	if (chains == 0)
+		return NIC_RX_RETRY;
+	/* The first 10 header bytes mean the same to both sides; num_buffers is ours. */
+	memcpy(hdr, datagram, backend_hdr < 10 ? backend_hdr : 10);
 	if (n->guest_hdr == 12)
-		hdr[10] = chains, hdr[11] = chains >> 8;	/* num_buffers */
-	nic_fault_corrupt(&n->core, frame, len);
-	scatter(n, q, chains, hdr, n->guest_hdr + len);
+		hdr[10] = chains, hdr[11] = chains >> 8;
+	if (n->core.faults & NIC_FAULT_CORRUPT_RX) {	/* altered in rx_buf, not the core's copy */
+		memcpy(n->rx_buf, frame, len);
+		nic_fault_corrupt(&n->core, n->rx_buf, len);
+		frame = n->rx_buf;
+	}
+	scatter(n, q, chains, hdr, n->guest_hdr, frame, len);
 	n->core.counters.rx_frames++;
 	n->core.counters.rx_bytes += len;
-	return 1;
+	return NIC_RX_DONE;
 }
-
-
-static long rx_locked(struct kvmnet_vnet *n);
-static int defer(struct kvmnet_vnet *n, struct kvmnet_vring *q);
 
 /* The driver's buffer count as RX deferral estimates it; returns the avail index read. */
 static uint16_t note_posted(struct kvmnet_vnet *n, struct kvmnet_vring *q)
@@ -484,6 +471,8 @@ static int signal_call(int fd)
 	return write(fd, &one, sizeof(one)) == sizeof(one) || errno == EAGAIN ? 0 : -1;
 }
 
+#define TX_WAIT_MS 200	/* how often the TX thread looks at its stop flag */
+
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 {
 	struct pollfd fds[2] = { { .fd = kick_fd, .events = POLLIN },
@@ -495,7 +484,7 @@ long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 	long ret;
 
 	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
-		if (poll(fds, full ? 2 : 1, RX_WAIT_MS) < 0 && errno != EINTR)
+		if (poll(fds, full ? 2 : 1, TX_WAIT_MS) < 0 && errno != EINTR)
 			return -errno;
 		if (fds[0].revents & POLLIN) {
 			if (read(kick_fd, &counter, sizeof(counter)) < 0 && errno != EAGAIN)
@@ -514,103 +503,115 @@ long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop)
 	return 0;
 }
 
-long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int *stop)
+/*
+ * RX, as the core's nic_run drives it (nic_ops): one frame at a time into the RX ring, and
+ * once a batch is delivered, one interrupt decision for it. Without a usable ring (none
+ * yet, broken, misaligned, outside RAM) a frame waits, held by the core, for the driver's
+ * next kick: its activation kicks RX.
+ */
+static int vnet_rx_frame(struct nic_core *core, const uint8_t *frame, size_t len)
 {
-	int wake_fd = n->core.wake_fd;
-	struct pollfd fds[2] = { { .fd = wake_fd, .events = POLLIN },
-				 { .fd = n->core.backend_fd, .events = POLLIN } };
-	uint64_t counter;
-	long ret;
-	/* The ring as the last look under the mutex found it: without a usable one (none,
-	   broken, misaligned, outside RAM) nothing is read from the backend, and a frame
-	   waiting there would end every poll at once: this thread would spin. The driver's
-	   next activation kicks RX, and then it looks again. */
-	int usable = __atomic_load_n(&n->rx.size, __ATOMIC_RELAXED) != 0;
-
-	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
-		/* A frame already waiting for buffers: only a kick can help, not the backend;
-		   no usable ring: nothing to deliver into. */
-		int nfds = n->pending || n->deferred || !usable ? 1 : 2;
-		int ready = poll(fds, nfds, n->deferred ? n->core.defer_ms : RX_WAIT_MS);
-
-		if (ready < 0 && errno != EINTR)
-			return -errno;
-		if (fds[0].revents & POLLIN && read(wake_fd, &counter, sizeof(counter)) < 0 &&
-		    errno != EAGAIN)
-			return -errno;
-		nic_lock(&n->core);
-		if (ready == 0 && n->deferred)	/* no kick: the driver was not busy after all */
-			n->rx.posted = 0;
-		ret = rx_locked(n);
-		usable = ring_ok(n, &n->rx);
-		nic_unlock(&n->core);
-		if (ret && signal_call(n->rx_call_fd) < 0)
-			return ret;
-	}
-	return 0;
-}
-
-static long rx_locked(struct kvmnet_vnet *n)
-{
+	struct kvmnet_vnet *n = (struct kvmnet_vnet *)core;
 	struct kvmnet_vring *q = &n->rx;
 	int ret;
 
 	if (!ring_ok(n, q))
-		return 0;
-	note_posted(n, q);	/* before frames take buffers: what the driver posted */
-	for (;;) {
-		if (!n->pending) {
-			/* One byte more than the longest frame, to see a frame that is too long. */
-			ssize_t got = read(n->core.backend_fd, n->rx_buf + 12,
-					   n->max_frame + n->core.vnet_hdr_size + 1);
-
-			if (got < 0 && (errno == EAGAIN || errno == EINTR))
-				break;
-			if (got < 0)
-				return -errno;
-			n->pending = got;
-		}
-		ret = deliver(n, q);
-		if (ret < 0)
-			return broken(n, q);
-		if (ret == 0) {
-			/* Too few buffers: ask for a kick at the next one the driver adds (not at
-			   last_avail, which it may have passed already), then look again in case
-			   it added some in between. */
-			ask_kick_at(n, q, avail_idx(ring_avail(n, q)));
-			if (chains_for(n, q, n->guest_hdr + n->pending) <= 0) {
-				n->core.counters.rx_no_buffer++;
-				break;
-			}
-			continue;
-		}
-		n->pending = 0;
+		return NIC_RX_RETRY;
+	note_posted(n, q);	/* before the frame takes buffers: what the driver posted */
+	ret = deliver(n, q, frame, len);
+	if (ret == NIC_RX_RETRY) {
+		/* Too few buffers: ask for a kick at the next one the driver adds (not at
+		   last_avail, which it may have passed already), then look again in case it
+		   added some in between. */
+		ask_kick_at(n, q, avail_idx(ring_avail(n, q)));
+		ret = deliver(n, q, frame, len);
 	}
-	/* With a frame waiting, a kick is wanted (asked above); without, the backend wakes
-	   this thread, and kicks for new buffers would be exits for nothing -- unless the
-	   driver is busy enough that RX defers to it. */
-	n->deferred = 0;
-	if (!n->pending && !defer(n, q))
-		ask_kick_at(n, q, avail_idx(ring_avail(n, q)) + 0x8000);
-	return want_interrupt(n, q) ? KVMNET_VNET_IRQ_RX : 0;
+	if (ret < 0) {
+		broken(n, q);
+		core->attention |= KVMNET_VNET_ATTENTION_BROKEN;
+		return NIC_RX_RETRY;
+	}
+	return ret;
 }
 
-/* RX deferral (see KVMNET_VNET_RX_DEFER_BACKLOG): true if the driver was asked to kick, having given
-   back half its backlog, and has not yet. */
-static int defer(struct kvmnet_vnet *n, struct kvmnet_vring *q)
+/* With a frame held, a kick is wanted (asked above); without, the backend wakes RX, and
+   kicks for new buffers would be exits for nothing (unless RX defers: vnet_rx_driver_busy
+   asks for one). */
+static void vnet_rx_idle(struct nic_core *core, int held)
 {
-	uint16_t avail = note_posted(n, q), backlog = q->posted - (uint16_t)(avail - q->last_avail);
-	uint16_t half;
+	struct kvmnet_vnet *n = (struct kvmnet_vnet *)core;
+	struct kvmnet_vring *q = &n->rx;
 
-	if (!q->event_idx || n->core.defer_ms <= 0 || backlog < KVMNET_VNET_RX_DEFER_BACKLOG)
+	if (!ring_ok(n, q))
+		return;
+	if (!held)
+		ask_kick_at(n, q, avail_idx(ring_avail(n, q)) + 0x8000);
+	if (want_interrupt(n, q) && signal_call(n->rx_call_fd) < 0)
+		core->attention |= KVMNET_VNET_ATTENTION_RX;
+}
+
+/*
+ * RX deferral. A driver holding at least KVMNET_VNET_RX_DEFER_BACKLOG received frames it
+ * has not yet given back has work enough: instead of waking for each frame the backend
+ * gets (and preempting the sender on a busy host, a context switch a frame), RX asks the
+ * driver to kick once it has given back half of them, and then moves whatever queued in
+ * the backend meanwhile in one go. Needs EVENT_IDX to ask. The backlog is the driver's
+ * buffer count (the most ever available at once) less those available now; if no kick
+ * comes within the core's defer_ms the driver was not busy (its buffer count shrank, or it
+ * stopped receiving): RX learns the count again (vnet_rx_defer_expired).
+ */
+static int vnet_rx_driver_busy(struct nic_core *core)
+{
+	struct kvmnet_vnet *n = (struct kvmnet_vnet *)core;
+	struct kvmnet_vring *q = &n->rx;
+	uint16_t avail, backlog, half;
+
+	if (!ring_ok(n, q) || !q->event_idx)
+		return 0;
+	avail = note_posted(n, q);
+	backlog = q->posted - (uint16_t)(avail - q->last_avail);
+	if (backlog < KVMNET_VNET_RX_DEFER_BACKLOG)
 		return 0;
 	half = backlog / 2;
 	ask_kick_at(n, q, avail + half);
-	if ((uint16_t)(avail_idx(ring_avail(n, q)) - avail) > half)
-		return 0;	/* it gave them back meanwhile: no kick is coming */
-	n->deferred = 1;
-	n->core.counters.rx_deferred++;
+	if ((uint16_t)(avail_idx(ring_avail(n, q)) - avail) > half) {
+		/* It gave them back meanwhile: no kick is coming, and none is wanted. */
+		ask_kick_at(n, q, avail_idx(ring_avail(n, q)) + 0x8000);
+		return 0;
+	}
 	return 1;
+}
+
+static void vnet_rx_defer_expired(struct nic_core *core)
+{
+	((struct kvmnet_vnet *)core)->rx.posted = 0;
+}
+
+/* TX does not go through nic_send (it keeps its chains while the backend is full, and
+   its own thread waits for room), so the core never asks it to resume. */
+static void vnet_tx_resume(struct nic_core *core)
+{
+	(void)core;
+}
+
+static const struct nic_ops vnet_ops = {
+	.rx_frame = vnet_rx_frame,
+	.tx_resume = vnet_tx_resume,
+	.rx_driver_busy = vnet_rx_driver_busy,
+	.rx_defer_expired = vnet_rx_defer_expired,
+	.rx_idle = vnet_rx_idle,
+};
+
+int kvmnet_vnet_init(struct kvmnet_vnet *n, int backend_fd, unsigned int backend_hdr)
+{
+	int ret = nic_core_init(&n->core, &vnet_ops, backend_fd, backend_hdr);
+
+	/* A batch ends when the backend is empty or the driver's buffers run out, with one
+	   interrupt decision (vnet_rx_idle), as virtio-net's own RX loop had it; at the
+	   core's default of 64 a ring of 256 buffers would take up to four. TX waits for the
+	   lock meanwhile, as it waits for a batch of e1000's. */
+	n->core.rx_budget = KVMNET_VNET_RX_BUDGET;
+	return ret;
 }
 
 long kvmnet_vnet_ctrl_take(struct kvmnet_vnet *n, unsigned char *buf, unsigned int cap,

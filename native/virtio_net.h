@@ -38,9 +38,11 @@ struct kvmnet_vnet_filter {
  * The device's state. What every NIC model shares is its struct nic_core (native/nic_io.h):
  * the backend fd and its vnet header size, guest RAM, the fault switches (NIC_FAULT_*),
  * the counters, the lock that guards all of this state, RX deferral's wait (defer_ms) and
- * the RX thread's wake eventfd (the driver's RX kicks and stop requests). virtio-net moves
- * frames with its own two loops below, not nic_run: its RX and TX wait on different
- * eventfds, and its interrupts go to call eventfds, not an INTx line.
+ * the RX thread's wake eventfd (the driver's RX kicks and stop requests). RX runs on the
+ * core's nic_run with virtio-net's nic_ops (set up by kvmnet_vnet_init): the core reads the
+ * backend, holds a frame that finds no buffers and defers to a busy driver; virtio-net
+ * walks the ring and decides one interrupt per batch. TX has its own loop below: it waits
+ * on its own kick eventfd, and keeps its chains in the ring while the backend is full.
  */
 struct kvmnet_vnet {
 	struct nic_core core;
@@ -50,9 +52,8 @@ struct kvmnet_vnet {
 	unsigned int lose_next_tx;	/* the lose_descriptor fault loses the next TX chain too
 					   (set when the VMM takes its rings back from vhost) */
 	unsigned char *rx_buf;	/* each holds one frame and its headers: max_frame + 32 bytes; */
-	unsigned char *tx_buf;	/* RX and TX run on different threads, so one each */
-	unsigned int pending;	/* bytes in rx_buf read from the backend, not yet delivered */
-	unsigned int deferred;	/* RX waits for the driver to catch up, not for the backend */
+	unsigned char *tx_buf;	/* RX (the corrupt_rx fault's altered copy) and TX run on
+				   different threads, so one each */
 	struct kvmnet_vring rx, tx, ctrl;	/* ctrl: the vCPU thread's alone */
 	struct kvmnet_vnet_filter filter;
 	int rx_call_fd, tx_call_fd;	/* eventfds the run loops signal for an interrupt
@@ -63,6 +64,10 @@ struct kvmnet_vnet {
 #define KVMNET_VNET_IRQ_TX 2
 #define KVMNET_VNET_TX_FULL 4	/* kvmnet_vnet_tx stopped at a full backend, chains left */
 #define KVMNET_VNET_RX_DEFER_BACKLOG 16	/* frames a driver holds that make RX defer */
+#define KVMNET_VNET_RX_BUDGET 256	/* frames per lock hold: the largest ring's worth */
+/* Bits of core.attention: what makes nic_run return to Python (NIC_RUN_ATTENTION). */
+#define KVMNET_VNET_ATTENTION_RX 1	/* an RX interrupt, with no rx_call_fd to signal */
+#define KVMNET_VNET_ATTENTION_BROKEN 2	/* the RX ring is malformed: the driver must reset */
 
 /* Take every available TX chain, send its frame to the backend, return the chain (takes
    the mutex). A backend that is full (EAGAIN) leaves the rest of the chains in the ring,
@@ -70,28 +75,19 @@ struct kvmnet_vnet {
 long kvmnet_vnet_tx(struct kvmnet_vnet *n);
 
 /* Set the core up for backend_fd (not owned; backend_hdr vnet header bytes on it: 0, 10
-   or 12), and release it. Python takes the core's lock (nic_lock) around any change of
-   configuration: queues, features, filter. 0 or -errno. */
+   or 12) with virtio-net's nic_ops; nic_core_destroy releases it. Python takes the core's
+   lock (nic_lock) around any change of configuration: queues, features, filter. 0 or
+   -errno. */
 int kvmnet_vnet_init(struct kvmnet_vnet *n, int backend_fd, unsigned int backend_hdr);
-void kvmnet_vnet_destroy(struct kvmnet_vnet *n);
-
-/*
- * The RX device thread's body: wait until the backend has a frame or the core's wake_fd
- * (the driver's RX kick, or a stop request) is signalled, then, under the mutex, deliver
- * backend frames into available RX buffers until one or the other runs out (a frame that
- * finds no buffer is kept, pending, until the driver's next kick). Loops in C until the
- * driver wants an interrupt (returns KVMNET_VNET_IRQ_RX) or *stop is set (returns 0).
- */
-long kvmnet_vnet_rx_run(struct kvmnet_vnet *n, int *stop);
 
 /*
  * The TX device thread's body, for kicks that KVM turns into eventfd signals (an ioeventfd
  * on the notify address: no exit to the VMM): wait for kick_fd, send what the driver queued.
- * Returns like kvmnet_vnet_rx_run, with KVMNET_VNET_IRQ_TX.
+ * Loops in C until the driver wants an interrupt and tx_call_fd is -1 (returns
+ * KVMNET_VNET_IRQ_TX) or *stop is set (returns 0).
  *
- * Both loops signal their queue's call eventfd (rx_call_fd, tx_call_fd) instead of
- * returning when it is set, so an interrupt never passes through Python. With the ring
- * not enabled (size 0) the RX loop waits on wake_fd alone.
+ * RX (nic_run) and TX signal their queue's call eventfd (rx_call_fd, tx_call_fd) when it
+ * is set, so an interrupt never passes through Python.
  */
 long kvmnet_vnet_tx_run(struct kvmnet_vnet *n, int kick_fd, int *stop);
 

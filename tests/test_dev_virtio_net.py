@@ -300,9 +300,8 @@ def test_intx_and_isr_without_msix(net):
 
 def test_the_rx_thread_is_batch_scheduled_and_tx_is_not(net):
     """RX must not preempt the sender of every frame it is woken for; TX stays as it is."""
-    threads = {t.name: t for t in net.dev.net._threads}
-    assert policies([threads["kvmnet-virtio-net-rx"]]) == {
-        "kvmnet-virtio-net-rx": os.SCHED_BATCH}
+    threads = {t.name: t for t in net.dev.net.threads}
+    assert policies([threads["kvmnet-virtio-net"]]) == {"kvmnet-virtio-net": os.SCHED_BATCH}
     assert os.sched_getscheduler(threads["kvmnet-virtio-net-tx"].native_id) == os.SCHED_OTHER
 
 

@@ -1,12 +1,13 @@
-"""What every NIC model shares: its MAC, backend, interrupt line, counters, fault switches,
-and the device thread that waits on the backend. virtio-net (kvmnet.devices.virtio_net)
-shares the C core, its counters, fault switches and lock, not this class: it is a virtio
-device on a transport, with its own RX and TX loops.
+"""What every NIC model shares: its MAC, backend, counters, fault switches, lock and the
+device thread that waits on the backend (NicCore), and for a model that is a PCI function
+of its own, its interrupt line (Nic: e1000, rtl8139). virtio-net
+(kvmnet.devices.virtio_net) is a NicCore too, a virtio device on a transport.
 
-A model is a PciDevice whose per-frame work is C (native/nic_io.h and the model's own file):
-its C state embeds a `struct nic_core`, set up by the model's C init with the backend fd.
-Python keeps register semantics, per exit, under `self.lock` (the core's mutex, also held by
-the device thread while it delivers frames). The base class gives:
+A model's per-frame work is C (native/nic_io.h and the model's own file): its C state
+embeds a `struct nic_core`, set up by the model's C init with the backend fd and the
+model's nic_ops, and its device thread runs the core's nic_run. Python keeps register
+semantics, per exit, under `self.lock` (the core's mutex, also held by the device thread
+while it delivers frames). The base classes give:
 
     mac            the permanent address, 6 bytes (`mac_text` as '02:...')
     backend        .fd (tap or any datagram fd: one frame per read/write), .vnet_hdr_size
@@ -16,7 +17,11 @@ the device thread while it delivers frames). The base class gives:
     faults         live set of test-only fault switches, from FAULTS
     start/close    the device thread; close() joins it and releases the eventfd; after
                    close() `closed` is true and register accesses must do nothing
+    stop()         join the device thread; start() starts it again; `threads` while running
     kick()         wake the device thread: the guest returned buffers
+    rx_defer_ms    how long RX defers to a busy driver (nic_ops.rx_driver_busy); 0: never
+    attend()       the device thread's answer when nic_run asks Python to act
+  Nic adds:
     update_irq()   put the level the model's C code wants on the line (call under the lock
                    as update_irq_locked() after a register access that may change it)
     fast_handler   (C handler, state) for the registers the vCPU's run loop answers itself
@@ -186,17 +191,19 @@ class CoreLock:
         lib.nic_unlock(self._core)
 
 
-class Nic(PciDevice):
-    """Base of the NIC models. `state` is the model's C state (kept alive here), `core` a
-    pointer to the struct nic_core in it, already set up by the model's C init."""
+class NicCore:
+    """Base of every NIC model. `state` is the model's C state (kept alive here), `core` a
+    pointer to the struct nic_core in it, already set up by the model's C init; what the
+    constructor does not take is passed on to the next base (a PciDevice's arguments)."""
 
     FAULTS = FAULTS
     NAME = "nic"
+    BATCH = False  # the device thread under SCHED_BATCH (batch_scheduled)
 
-    def __init__(self, mac, backend, faults=(), *, state, core, **pci):
+    def __init__(self, mac, backend, faults=(), *, state, core, **rest):
         self._state, self.core = state, core
         try:
-            super().__init__(**pci)
+            super().__init__(**rest)
             self.mac = parse_mac(mac)
             self.backend = backend
             self.core.mac = list(self.mac)
@@ -232,35 +239,88 @@ class Nic(PciDevice):
             self.core.ram = ffi.cast("uint8_t *", memory.host_address) if memory else ffi.NULL
             self.core.ram_size = memory.size if memory else 0
 
+    @property
+    def rx_defer_ms(self):
+        """How long RX defers to a busy driver before it reads the backend again; 0 turns
+        deferral off."""
+        return self.core.defer_ms
+
+    @rx_defer_ms.setter
+    def rx_defer_ms(self, ms):
+        self.core.defer_ms = ms
+
     def start(self):
         if self._thread is not None:
             return
         if self.closed:
             raise RuntimeError(f"{self.NAME} is closed")
+        self.core.stopping = 0
         self._thread = threading.Thread(target=self._run, name=f"kvmnet-{self.NAME}",
                                         daemon=True)
         self._thread.start()
 
+    @property
+    def threads(self):
+        """The device's running threads (named kvmnet-<NAME>...)."""
+        return [self._thread] if self._thread is not None else []
+
     def _run(self):
-        # Not SCHED_BATCH (virtio-net's RX thread is): a batch thread woken onto the core of
-        # a vCPU that busy-polls its ring does not preempt it and waits for the tick, so in
-        # some boots every rtl8139 round trip took 4 ms (HZ=250) and its streams swung 3x.
         try:
+            if self.BATCH:
+                batch_scheduled()
             while check(lib.nic_run(self.core), "nic_run") != lib.NIC_RUN_STOP:
                 self.attend()
         except BaseException as e:  # kept for the test or machine that asks
             self.thread_error = e
 
     def attend(self):
-        """The device thread's answer to NIC_RUN_ATTENTION. Models with more than INTx
-        (MSI-X) override it and clear core.attention."""
-        with self.lock:
-            self.core.attention = 0
-            self.update_irq_locked()
+        """The device thread's answer to NIC_RUN_ATTENTION (core.attention or the INTx
+        level changed); a model clears what it acted on."""
+        raise NotImplementedError
 
     def kick(self):
         """Wake the device thread: the guest made room, or TX may go on."""
         check(lib.nic_kick(self.core), "eventfd write")
+
+    def stop(self):
+        """Stop the device thread and wait for it; start() starts it again."""
+        if self._thread is None:
+            return
+        with self.lock:
+            self.core.stopping = 1
+        self.kick()
+        self._thread.join()
+        self._thread = None
+
+    def close(self):
+        if self.closed:
+            return
+        self.stop()
+        lib.nic_core_destroy(self.core)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.mac_text}>"
+
+
+class Nic(NicCore, PciDevice):
+    """A NIC model that is a PCI function with an INTx line (e1000, rtl8139).
+
+    Its device thread is not SCHED_BATCH (virtio-net's RX thread is): a batch thread woken
+    onto the core of a vCPU that busy-polls its ring does not preempt it and waits for the
+    tick, so in some boots every rtl8139 round trip took 4 ms (HZ=250) and its streams
+    swung 3x."""
+
+    def attend(self):
+        """Models with more than INTx (MSI-X) override it and clear core.attention."""
+        with self.lock:
+            self.core.attention = 0
+            self.update_irq_locked()
 
     def update_irq(self):
         with self.lock:
@@ -281,26 +341,6 @@ class Nic(PciDevice):
             self.core.counters.irqs_raised += 1
         if self.irq is not None:
             self.irq.set(bool(level))
-
-    def close(self):
-        if self.closed:
-            return
-        if self._thread is not None:
-            with self.lock:
-                self.core.stopping = 1
-            self.kick()
-            self._thread.join()
-            self._thread = None
-        lib.nic_core_destroy(self.core)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self):
-        return f"<{type(self).__name__} {self.mac_text}>"
 
 
 class Eeprom93C46:

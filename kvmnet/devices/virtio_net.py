@@ -1,9 +1,11 @@
 """virtio-net (virtio 1.2, 5.1): the paravirtual NIC, on the PCI transport.
 
 Queues: 0 receive, 1 transmit, 2 control. Every ring is walked in C (native/virtio_net.c):
-TX on the vCPU thread when the driver kicks queue 1, RX on the device's own thread, which
-waits on the backend and on the driver's RX kicks, the control queue on the vCPU thread,
-its few commands decided here: RX mode (promiscuous, all-multicast) and the MAC tables.
+TX on the vCPU thread when the driver kicks queue 1 (or on a TX thread, for kicks KVM
+caught), RX on the device thread every NIC model has (kvmnet.devices.nic.NicCore: the
+core's nic_run, which waits on the backend and on the driver's RX kicks), the control queue
+on the vCPU thread, its few commands decided here: RX mode (promiscuous, all-multicast) and
+the MAC tables.
 The backend's fd must be non-blocking (kvmnet.backends' taps are): the C side reads it
 until EAGAIN while it holds the device's lock.
 
@@ -26,7 +28,7 @@ import os
 import struct
 import threading
 
-from kvmnet.devices.nic import Counters, CoreLock, Faults, batch_scheduled, parse_mac
+from kvmnet.devices.nic import NicCore
 from kvmnet.devices.virtio_pci import VirtioDevice, VirtioPci
 from kvmnet.devices.virtio_vhost import VhostHandoff
 from kvmnet.syscall import check, ffi, lib
@@ -48,38 +50,34 @@ ETH_HEADER = 14
 CTRL_COMMAND_MAX = 4096  # the longest: MAC_TABLE_SET, 2 + 2 x (4 + 64 x 6) bytes
 
 
-class VirtioNet(VirtioDevice):
+class VirtioNet(NicCore, VirtioDevice):
     DEVICE_ID = DEVICE_ID
     QUEUES = 3
+    FAULTS = FAULTS
+    NAME = "virtio-net"
+    # A batch thread does not preempt the sender on wakeup and takes what arrived meanwhile
+    # in one go (kvmnet.devices.nic.batch_scheduled); the guest's virtio driver waits for
+    # its interrupt (MSI-X through an irqfd), not a busy-polled register.
+    BATCH = True
 
     def __init__(self, mac, backend, faults=(), mtu=1500, vhost=None):
-        self.mac = parse_mac(mac)
-        self.backend, self.mtu = backend, mtu
+        state = ffi.new("struct kvmnet_vnet *")
+        check(lib.kvmnet_vnet_init(state, backend.fd, backend.vnet_hdr_size),
+              "virtio-net state")
+        super().__init__(mac, backend, faults, state=state, core=ffi.addressof(state, "core"))
+        self.mtu = mtu
         self.vhost = vhost  # a kvmnet.backends.vhost.frontend.VhostFrontend the rings may be handed to
         self.handed_off = False
         self.transport = None  # set by VirtioNetPci
-        self.memory = None
-        self._state = ffi.new("struct kvmnet_vnet *")
         self._buffers = [ffi.new("unsigned char[]", mtu + ETH_HEADER + 32) for _ in range(2)]
-        self._state.rx_buf, self._state.tx_buf = self._buffers
+        state.rx_buf, state.tx_buf = self._buffers
         self._ctrl_buf = ffi.new("unsigned char[]", CTRL_COMMAND_MAX)
-        self._state.max_frame = mtu + ETH_HEADER
-        self._state.rx_call_fd = self._state.tx_call_fd = -1  # set by the transport
-        check(lib.kvmnet_vnet_init(self._state, backend.fd, backend.vnet_hdr_size),
-              "virtio-net state")
-        core = ffi.addressof(self._state, "core")
-        self.faults = Faults(core, FAULTS)
-        for name in faults:
-            self.faults.add(name)
-        self._counters = Counters(core)
-        self._lock = CoreLock(core)
-        # RX: the core's wake eventfd, for kicks (the driver returned buffers) and stop
-        # requests; TX: kicks.
-        self._wake = core.wake_fd
+        state.max_frame = mtu + ETH_HEADER
+        state.rx_call_fd = state.tx_call_fd = -1  # set by the transport
+        # RX kicks signal the core's wake eventfd (nic_run's), TX kicks their own.
         self._tx_kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        self._stop = ffi.new("int *")
-        self._threads = []
-        self.thread_error = None
+        self._tx_stop = ffi.new("int *")
+        self._tx_thread = None
         self.reset()
 
     # What the transport asks of a device.
@@ -100,24 +98,24 @@ class VirtioNet(VirtioDevice):
     def write_config(self, offset, data):
         # Legacy drivers without CTRL_MAC_ADDR set the address by writing it here.
         if offset < 6:
-            with self._lock:
+            with self.lock:
                 mac = bytearray(self._state.filter.mac)
                 mac[offset:offset + len(data)] = data[:6 - offset]
                 self._state.filter.mac = list(mac)
 
     def reset(self):
-        with self._lock:
+        with self.lock:
             state = self._state
             for q in (state.rx, state.tx, state.ctrl):
                 ffi.memmove(ffi.addressof(q), bytes(ffi.sizeof(q)), ffi.sizeof(q))
             ffi.memmove(ffi.addressof(state.filter), bytes(ffi.sizeof(state.filter)),
                         ffi.sizeof(state.filter))
             state.filter.mac = list(self.mac)
-            state.pending = state.deferred = 0
+            lib.nic_rx_drop_held(self.core)  # a frame from before the reset is not delivered
             self.negotiated = 0
 
     def activate(self, features, queues):
-        with self._lock:
+        with self.lock:
             state = self._state
             self.negotiated = features
             version_1 = bool(features >> 32 & 1)
@@ -141,7 +139,7 @@ class VirtioNet(VirtioDevice):
                 os.eventfd_write(self._tx_kick, 1)
             self._after(TX, irq & ~lib.KVMNET_VNET_TX_FULL, self._state.tx)
         elif index == RX:
-            os.eventfd_write(self._wake, 1)
+            self.kick()
         elif index == CTRL:
             self._control()
 
@@ -152,7 +150,7 @@ class VirtioNet(VirtioDevice):
 
     def kick_fd(self, index):
         """The eventfd the queue's kicks signal (its ioeventfd); None for the control queue."""
-        return {RX: self._wake, TX: self._tx_kick}.get(index)
+        return {RX: self.core.wake_fd, TX: self._tx_kick}.get(index)
 
     def _after(self, index, irq, ring):
         if irq:
@@ -161,68 +159,52 @@ class VirtioNet(VirtioDevice):
             ring.broken = 2
             self.transport.needs_reset()
 
-    # Memory, start and close come through the transport from the machine.
-    def attach_memory(self, memory):
-        with self._lock:
-            self.memory = memory
-            self._state.core.ram = ffi.cast("uint8_t *", memory.host_address)
-            self._state.core.ram_size = memory.size
-
+    # Start and close come through the transport from the machine.
     def start(self):
-        """The RX thread, and the TX thread that serves kicks KVM caught (ioeventfd)."""
-        self._stop[0] = 0
-        for name, run, fds, index in (("rx", lib.kvmnet_vnet_rx_run, (), RX),
-                                      ("tx", lib.kvmnet_vnet_tx_run, (self._tx_kick,), TX)):
-            thread = threading.Thread(target=self._device_thread, args=(run, fds, index),
-                                      name=f"kvmnet-virtio-net-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        """The RX thread (nic_run), and the TX thread that serves kicks KVM caught
+        (ioeventfd)."""
+        super().start()
+        if self._tx_thread is None:
+            self._tx_stop[0] = 0
+            self._tx_thread = threading.Thread(target=self._tx_run, daemon=True,
+                                               name=f"kvmnet-{self.NAME}-tx")
+            self._tx_thread.start()
 
-    def _device_thread(self, run, fds, index):
-        """run(state, *fds, stop): a C loop, RX waiting on the core's wake eventfd, TX on
-        its kick eventfd (fds)."""
-        ring = self._state.rx if index == RX else self._state.tx
+    @property
+    def threads(self):
+        return super().threads + ([self._tx_thread] if self._tx_thread is not None else [])
+
+    def _tx_run(self):
+        # Not SCHED_BATCH: measured no better, at 64 B worse.
         try:
-            if index == RX:  # TX as a batch thread measured no better, at 64 B worse
-                batch_scheduled()
-            while not self._stop[0]:
-                irq = check(run(self._state, *fds, self._stop), f"virtio-net queue {index}")
-                self._after(index, irq, ring)
+            while not self._tx_stop[0]:
+                irq = check(lib.kvmnet_vnet_tx_run(self._state, self._tx_kick, self._tx_stop),
+                            "virtio-net TX")
+                self._after(TX, irq, self._state.tx)
         except BaseException as e:  # kept for the test or machine that asks
             self.thread_error = e
 
-    def stop_threads(self, wake=True):
-        """Stop the RX and TX threads. wake=False waits for their poll timeout instead of
-        writing their kick eventfds (which a vhost backend is about to be given)."""
-        self._stop[0] = 1
-        for fd in (self._wake, self._tx_kick):
-            if fd >= 0 and wake:
-                os.eventfd_write(fd, 1)
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
+    def attend(self):
+        """nic_run returned: an RX interrupt with no call fd to signal, or a broken ring."""
+        with self.lock:
+            bits, self.core.attention = self.core.attention, 0
+        self._after(RX, bits & lib.KVMNET_VNET_ATTENTION_RX, self._state.rx)
+
+    def stop(self):
+        """Stop the RX and TX threads."""
+        super().stop()
+        if self._tx_thread is not None:
+            self._tx_stop[0] = 1
+            os.eventfd_write(self._tx_kick, 1)
+            self._tx_thread.join()
+            self._tx_thread = None
 
     def close(self):
-        self.stop_threads()
-        if self._wake >= 0:
-            os.close(self._tx_kick)
-            self._wake = self._tx_kick = -1
-            lib.kvmnet_vnet_destroy(self._state)  # closes the core's wake eventfd
-
-    @property
-    def rx_defer_ms(self):
-        """How long RX waits for a busy driver's kick before it reads the backend again
-        (native/virtio_net.c, RX deferral); 0 turns deferral off."""
-        return self._state.core.defer_ms
-
-    @rx_defer_ms.setter
-    def rx_defer_ms(self, ms):
-        self._state.core.defer_ms = ms
-
-    @property
-    def counters(self):
-        """The core's counters (kvmnet.devices.nic: Counters), as a dict."""
-        return dict(self._counters)
+        if self.closed:
+            return
+        self.stop()
+        os.close(self._tx_kick)
+        super().close()  # closes the core's wake eventfd
 
     def set_call_fds(self, rx, tx):
         """The eventfds the datapath signals for a queue's interrupt (irqfds, or the
@@ -235,11 +217,11 @@ class VirtioNet(VirtioDevice):
         """Stop the datapath and let its rings go: ({index: (size, desc, avail, used)} of
         those set up, {index: the next available entry}, whether a frame read from the
         backend but not yet delivered was dropped). The C datapath no longer touches them."""
-        self.stop_threads(wake=False)
+        self.stop()
         rings, bases = {}, {}
-        with self._lock:
+        with self.lock:
             state = self._state
-            dropped, state.pending = bool(state.pending), 0
+            dropped = bool(lib.nic_rx_drop_held(self.core))
             for index, ring in ((RX, state.rx), (TX, state.tx)):
                 if ring.size:
                     rings[index] = (ring.size, ring.desc, ring.avail, ring.used)
@@ -252,7 +234,7 @@ class VirtioNet(VirtioDevice):
         """Take rings back ({index: (size, desc, avail, used)}), each resuming at bases[index]
         (or where it stopped) with the used index the guest's memory holds, and restart the
         datapath; kicks a backend consumed are looked at again."""
-        with self._lock:
+        with self.lock:
             state = self._state
             for index, (size, desc, avail, used) in rings.items():
                 ring = state.rx if index == RX else state.tx
@@ -291,7 +273,7 @@ class VirtioNet(VirtioDevice):
 
     def _command(self, cls, command, data):
         f = self._state.filter
-        with self._lock:
+        with self.lock:
             if cls == CTRL_RX and command in (CTRL_RX_PROMISC, CTRL_RX_ALLMULTI) and data:
                 setattr(f, "promisc" if command == CTRL_RX_PROMISC else "allmulti", data[0] != 0)
                 return CTRL_OK
@@ -347,7 +329,7 @@ class VirtioNetPci(VhostHandoff, VirtioPci):
 
     @memory.setter
     def memory(self, memory):
-        self.net.attach_memory(memory)
+        self.net.memory = memory
 
     counters = property(lambda self: self.net.counters)
     faults = property(lambda self: self.net.faults)
@@ -364,7 +346,7 @@ class VirtioNetPci(VhostHandoff, VirtioPci):
     def close(self):
         if self.handed_off:
             self._drop_rings()
-        self.net.stop_threads()
+        self.net.stop()
         self.release_ioeventfds()
         self.calls.close()
         self.net.close()  # the frontend is the backend's: it closes it

@@ -12,7 +12,7 @@
  *   - the backend: a socketpair, the model's end non-blocking as kvmnet's taps are and
  *     with a small send buffer (a full backend is a path too), the harness's end the
  *     network;
- *   - device-thread turns: the models' threads (nic_run, kvmnet_vnet_rx_run, ..._tx_run)
+ *   - device-thread turns: the models' threads (nic_run, kvmnet_vnet_tx_run)
  *     sleep in poll(2). The harness links with -Wl,--wrap=poll: a poll that would sleep
  *     calls fuzz_sleep_hook, which tells the loop to stop, instead of sleeping.
  *
@@ -93,9 +93,9 @@ extern void *fuzz_sleep_arg;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
- * A turn of nic.py's device thread for a model on nic_run (e1000, rtl8139): up to turns
- * calls of nic_run, each after attend(model) under the lock (Python's attend: the
- * interrupt line), while nic_run asks for attention; a wait that would last for ever ends
+ * A turn of nic.py's device thread (every model's RX runs on nic_run): up to turns calls
+ * of nic_run, each after attend(model) under the lock (Python's attend: the interrupt
+ * line, or virtio-net's broken ring), while nic_run asks for attention; a wait that would last for ever ends
  * the turn, a deferral's wait times out at once.
  */
 void fuzz_nic_turn(struct nic_core *core, int turns, void (*attend)(void *model), void *model);

@@ -8,7 +8,7 @@
  * descriptors, available rings with indexes that jump,
  * and any other bytes in guest RAM; TX kicks (kvmnet_vnet_tx, as the vCPU thread calls
  * it); frames arriving on the backend; turns of the RX and TX device threads
- * (kvmnet_vnet_rx_run, kvmnet_vnet_tx_run); and the network taking what was sent.
+ * (the core's nic_run, kvmnet_vnet_tx_run); and the network taking what was sent.
  *
  * Input: one configuration byte (bits 0-1 the backend's vnet header size, bit 2 a
  * SOCK_SEQPACKET backend, bits 3-5 the fault switches, bit 6 interrupts signalled on call
@@ -63,7 +63,7 @@ struct rig {
 	struct fuzz_backend backend;
 	int wake, tx_kick;	/* the RX and TX threads' eventfds (wake: the core's) */
 	int calls[2];		/* the call eventfds, or -1 */
-	int stop;		/* the device threads' stop flag */
+	int stop;		/* the TX thread's stop flag */
 };
 
 /* sel: odd TX, 2 modulo 4 the control queue, else RX. */
@@ -74,7 +74,7 @@ static struct kvmnet_vring *ring(struct rig *rig, uint8_t sel)
 	return sel & 1 ? &rig->n->tx : &rig->n->rx;
 }
 
-/* virtio_net.py's reset(): both rings and the filter cleared, nothing pending. */
+/* virtio_net.py's reset(): both rings and the filter cleared, no frame held. */
 static void reset(struct kvmnet_vnet *n)
 {
 	nic_lock(&n->core);
@@ -83,7 +83,7 @@ static void reset(struct kvmnet_vnet *n)
 	memset(&n->ctrl, 0, sizeof(n->ctrl));
 	memset(&n->filter, 0, sizeof(n->filter));
 	memcpy(n->filter.mac, mac, 6);
-	n->pending = n->deferred = 0;
+	nic_rx_drop_held(&n->core);
 	nic_unlock(&n->core);
 }
 
@@ -247,20 +247,28 @@ static void stop_turn(void *arg, int timeout)
 	*(int *)arg = 1;
 }
 
-/* A turn of virtio_net.py's _device_thread: run until the loop would sleep. */
+/* virtio_net.py's attend(): what made nic_run return (the RX interrupt, a broken ring). */
+static void attend(void *model)
+{
+	after(&((struct kvmnet_vnet *)model)->rx);
+}
+
+/* A turn of the TX thread (virtio_net.py's _tx_thread), or of the RX thread (nic.py's
+   device thread on nic_run, with virtio_net.py's attend): run until the loop would sleep. */
 static void op_run(struct rig *rig, int tx)
 {
 	int i;
 
+	if (!tx) {
+		fuzz_nic_turn(&rig->n->core, RUN_TURNS, attend, rig->n);
+		return;
+	}
 	rig->stop = 0;
 	fuzz_sleep_hook = stop_turn;
 	fuzz_sleep_arg = &rig->stop;
 	for (i = 0; i < RUN_TURNS && !rig->stop; i++) {
-		if (tx)
-			kvmnet_vnet_tx_run(rig->n, rig->tx_kick, &rig->stop);
-		else
-			kvmnet_vnet_rx_run(rig->n, &rig->stop);
-		after(tx ? &rig->n->tx : &rig->n->rx);
+		kvmnet_vnet_tx_run(rig->n, rig->tx_kick, &rig->stop);
+		after(&rig->n->tx);
 	}
 	fuzz_sleep_hook = NULL;
 }
@@ -375,7 +383,7 @@ static void rig_close(struct rig *rig)
 {
 	if (rig->n) {
 		report(rig->n);
-		kvmnet_vnet_destroy(rig->n);
+		nic_core_destroy(&rig->n->core);
 		free(rig->n->rx_buf);
 		free(rig->n->tx_buf);
 		free(rig->n);
@@ -386,7 +394,7 @@ static void rig_close(struct rig *rig)
 	fuzz_backend_close(&rig->backend);
 }
 
-/* The device as virtio_net.py's constructor and attach_memory leave it. */
+/* The device as virtio_net.py's constructor and its memory setter (nic.py) leave it. */
 static int rig_open(struct rig *rig, uint8_t config)
 {
 	unsigned mtu = config & 0x80 ? 9000 : 1500, i;

@@ -326,7 +326,7 @@ def virtio_seeds():
                                                               + u8(2 | 4 << 2) + addr(-256)
                                                               + addr(-40) + addr(-136))
             .op(v.KICK_TX).op(v.RUN_RX))
-    # Regressions (native/virtio_net.c). kvmnet_vnet_rx_run spun, polling a backend it
+    # Regressions (native/virtio_net.c). The RX loop spun, polling a backend it
     # would not read, while the RX ring was unusable (here outside RAM) and a frame waited:
     # a timeout before the fix.
     outside = u8(2 | 4 << 2) + addr(0x7000_0000) * 3
