@@ -1,6 +1,7 @@
 /* lib.c - see lib.h. */
 #include "lib.h"
 
+#ifndef KVMNET_HOSTED	/* hosted, the C library's are used */
 /* rep stosb / rep movsb: fast on every CPU with ERMS, and frames and
  * rings are copied and cleared often enough for it to matter. */
 void *memset(void *d, int c, size_t n)
@@ -58,6 +59,7 @@ int strcmp(const char *a, const char *b)
 		a++, b++;
 	return (unsigned char)*a - (unsigned char)*b;
 }
+#endif
 
 void fmt_init(struct fmt *f)
 {

@@ -10,12 +10,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* KVMNET_HOSTED: built as a Linux program (agent/), where the C library
+ * has the mem and str functions. */
+#ifdef KVMNET_HOSTED
+#include <string.h>
+#else
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 void *memmove(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
+#endif
 
 /* A line under construction.  Output past FMT_MAX bytes is dropped. */
 #define FMT_MAX 256

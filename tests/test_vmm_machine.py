@@ -131,8 +131,10 @@ def test_a_qemu_guest_started_with_no_reboot_refuses_to_reboot(image):
 
 
 def test_a_reset_puts_the_boot_vcpu_back_in_its_entry_state(kvm, image):
+    with Machine(kvm, image.read_bytes()) as fresh:  # the entry state of a vCPU never run
+        fresh.vcpu.enter_protected_mode(0x100000, rax=0x2BADB002, rbx=0x9000)
+        entry = fresh.vcpu._fd.get_sregs()
     with Machine(kvm, image.read_bytes()) as machine:
-        entry = machine.vcpu._fd.get_sregs()
         channel = GuestChannel(machine.uart.feed)
         machine.on_serial(channel.receive, channel.end)
         machine.start()
@@ -143,7 +145,7 @@ def test_a_reset_puts_the_boot_vcpu_back_in_its_entry_state(kvm, image):
         channel.wait_hello(30)  # the guest's channel went on: no end was announced
         machine.stop()
         vcpu = machine.vcpu
-        vcpu.enter_protected_mode(0x100000, 0x2BADB002, 0x9000)  # what reset() does
+        vcpu.enter_protected_mode(0x100000, rax=0x2BADB002, rbx=0x9000)  # what reset() does
         again = vcpu._fd.get_sregs()
         for name in ("cr0", "cr2", "cr3", "cr4", "efer", "apic_base"):
             assert getattr(again, name) == getattr(entry, name), name

@@ -87,3 +87,11 @@ def _check_bzimage(path):
         raise LabInputError(f"{path}: cannot read the kernel ({e.strerror})") from None
     if magic != _HDRS:
         raise LabInputError(f"{path}: not a bzImage (no 'HdrS' setup header at 0x202)")
+
+
+def unpacked_release(release, cache):
+    """The LabKernel of release among the packages unpacked in cache (inside the lab: the
+    kernel it runs, whose package the host unpacked there); LabInputError if none is."""
+    for vmlinuz in sorted((Path(cache) / "trees").glob(f"*/boot/vmlinuz-{release}")):
+        return from_tree(vmlinuz.parent.parent, origin=f"{vmlinuz.parent.parent.name}")
+    raise LabInputError(f"no unpacked kernel package in {cache}/trees holds vmlinuz-{release}")

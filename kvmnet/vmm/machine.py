@@ -1,5 +1,6 @@
 """A machine: one VM with RAM, in-kernel irqchip and PIT, COM1, the debug exit and PCI,
-booted from a multiboot image, each vCPU run on its own thread.
+booted from a multiboot image or a Linux kernel (kvmnet.vmm.boot), each vCPU run on its
+own thread.
 
 The boot vCPU enters the image; the others wait in the kernel for the INIT/SIPI a guest
 would send them. PCI devices are plugged before `start`: each gets the guest's memory, its
@@ -13,9 +14,8 @@ the guest wrote whenever it is read.
 `reset` is a warm reset through the VMM, as a system reset (RST#) does it: the vCPU stops
 (its end is not an end of the guest: whoever listens on COM1 goes on listening), every PCI
 function goes back to its power-on state (kvmnet.vmm.pci: configuration space, then the
-model's own power-on reset; their device threads go on), the UART too, the multiboot image
-and its information block are loaded again, and the boot vCPU enters the image as at boot
-(kvmnet.vmm.vcpu). RAM is not cleared, as on a PC. One vCPU only: a machine with more
+model's own power-on reset; their device threads go on), the UART too, the boot image is
+loaded again, and the boot vCPU enters it as at boot (kvmnet.vmm.vcpu). RAM is not cleared, as on a PC. One vCPU only: a machine with more
 refuses (the others would have to go back to waiting for INIT/SIPI).
 
 Left as they were, for want of the ioctls to set them (the guest programs what it uses):
@@ -30,14 +30,15 @@ from contextlib import ExitStack
 
 from kvmnet.kvm import Cap
 from kvmnet.syscall import check, ffi, lib
-from kvmnet.vmm import multiboot
+from kvmnet.vmm.boot import BootImage
 from kvmnet.vmm.bus import Bus
 from kvmnet.vmm.coalesced import CoalescedRing
 from kvmnet.vmm.debug_exit import PORT as DEBUG_EXIT_PORT, DebugExit
 from kvmnet.vmm.irq import IrqLine, pci_gsi
 from kvmnet.vmm.memory import GuestMemory
 from kvmnet.vmm.msi_routes import MsiRoutes
-from kvmnet.vmm.pci import CONFIG_ADDRESS, PciBus, Wiring
+from kvmnet.vmm.multiboot import MultibootImage
+from kvmnet.vmm.pci import CONFIG_ADDRESS, INTERRUPT_PIN, PciBus, Wiring
 from kvmnet.vmm.serial import RBR_THR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed, Vcpu
 
@@ -52,7 +53,9 @@ class GuestHung(TimeoutError):
 
 
 class Machine:
-    def __init__(self, kvm, image, memory_size=64 << 20, vcpus=1):
+    def __init__(self, kvm, image: bytes | BootImage, memory_size=64 << 20, vcpus=1):
+        """image: a multiboot image's bytes, or a BootImage (kvmnet.vmm.linux_boot's
+        LinuxImage); it is loaded when the machine starts."""
         self._stack = ExitStack()
         self.devices = []
         self._threads = []
@@ -79,8 +82,8 @@ class Machine:
         self._stack.callback(self.memory.close)
         self.memory.register(self.vm)
         self.msi_routes = MsiRoutes(self.vm)  # sent to KVM only once a device routes an MSI
-        self._image = bytes(image)  # loaded again by each reset
-        entry, info = multiboot.load(self._image, self.memory)
+        self._boot = (MultibootImage(image) if isinstance(image, (bytes, bytearray))
+                      else image)  # loaded at start and by each reset
 
         self.pio, self.mmio = Bus("port I/O"), Bus("MMIO")
         # POST-code writes are swallowed in the C run loop (COM1's data path is too: the
@@ -116,7 +119,6 @@ class Machine:
             # read.
             self.vm.register_coalesced_mmio(COM1 + RBR_THR, 1, pio=True)
             self.uart.coalesce(self.coalesced)
-        self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
         self._kick_signal = check(lib.kvmnet_kick_signal(), "sigaction")
 
     def plug(self, device, slot=None):
@@ -165,10 +167,22 @@ class Machine:
             vcpu.request_stop()
 
     def start(self):
+        self._enter()
         for device in self.devices:
             device.start()
         self._start_vcpus()
         return self
+
+    def _enter(self):
+        """Load the boot image and put the boot vCPU at its entry."""
+        pci_intx = [(slot, device.config[INTERRUPT_PIN], pci_gsi(slot))
+                    for slot, device in sorted(self.pci.devices.items())
+                    if device.config[INTERRUPT_PIN]]
+        entry = self._boot.load(self.memory, len(self.vcpus), pci_intx)
+        if entry.long_mode:
+            self.vcpu.enter_long_mode(entry.eip, *entry.long_mode, **entry.regs)
+        else:
+            self.vcpu.enter_protected_mode(entry.eip, **entry.regs)
 
     def _start_vcpus(self):
         self._threads = [threading.Thread(target=self._run, args=(vcpu,), daemon=True,
@@ -179,7 +193,7 @@ class Machine:
 
     def reset(self):
         """A warm reset of the running machine (see the module's docstring); the guest boots
-        again from the multiboot entry. RuntimeError for a machine with more than one vCPU,
+        again from its boot image. RuntimeError for a machine with more than one vCPU,
         or whose guest has ended (before or while it was being reset)."""
         if len(self.vcpus) > 1:
             raise RuntimeError(f"a machine with {len(self.vcpus)} vCPUs cannot be reset: only "
@@ -198,10 +212,9 @@ class Machine:
             self.coalesced.drain()  # writes the guest made before the reset reach the devices
         self.pci.system_reset()
         self.uart.reset()
-        entry, info = multiboot.load(self._image, self.memory)
         for vcpu in self.vcpus:
             vcpu.resume()
-        self.vcpu.enter_protected_mode(entry, multiboot.LOADER_MAGIC, info)
+        self._enter()
         self.resets += 1
         self._start_vcpus()
 

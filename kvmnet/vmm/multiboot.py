@@ -7,6 +7,8 @@ pointing at an information block with mem_lower/mem_upper and a memory map.
 import struct
 from dataclasses import dataclass
 
+from kvmnet.vmm.boot import Entry
+
 HEADER_MAGIC, LOADER_MAGIC = 0x1BADB002, 0x2BADB002
 SEARCH_LIMIT = 8192
 FLAG_ADDRESSES = 1 << 16
@@ -49,8 +51,9 @@ def parse(image):
     raise ImageError(f"no multiboot header in the first {SEARCH_LIMIT} bytes")
 
 
-def load(image, memory):
-    """Copy the image into guest memory, write the info block; return (entry, info address)."""
+def extent(image):
+    """(header, file offset, length, bss end) of what the image loads; ImageError if the
+    file does not hold it or its entry is outside it."""
     h = parse(image)
     start = h.offset - (h.header_addr - h.load_addr)
     length = (h.load_end_addr - h.load_addr) if h.load_end_addr else len(image) - start
@@ -58,10 +61,16 @@ def load(image, memory):
     if start < 0 or start + length > len(image):
         raise ImageError(f"image is truncated: the header asks for {length:#x} bytes from "
                          f"file offset {start:#x}, the file has {len(image):#x}")
-    if h.load_addr < HIGH_MEMORY_START or bss_end > memory.size:
-        raise ImageError(f"image wants {h.load_addr:#x}..{bss_end:#x}, outside RAM above 1 MiB")
     if not h.load_addr <= h.entry_addr < h.load_addr + length:
         raise ImageError(f"entry {h.entry_addr:#x} is outside the loaded image")
+    return h, start, length, bss_end
+
+
+def load(image, memory):
+    """Copy the image into guest memory, write the info block; return (entry, info address)."""
+    h, start, length, bss_end = extent(image)
+    if h.load_addr < HIGH_MEMORY_START or bss_end > memory.size:
+        raise ImageError(f"image wants {h.load_addr:#x}..{bss_end:#x}, outside RAM above 1 MiB")
     memory.write(h.load_addr, image[start:start + length])
     memory.write(h.load_addr + length, bytes(bss_end - h.load_addr - length))
     memory.write(INFO_ADDRESS, info_block(memory.size))
@@ -78,3 +87,16 @@ def info_block(ram_size):
                      (ram_size - HIGH_MEMORY_START) >> 10)
     struct.pack_into("<II", info, 44, len(mmap), mmap_address)
     return bytes(info) + mmap
+
+
+class MultibootImage:
+    """A multiboot image as a machine boots it (kvmnet.vmm.boot.BootImage): EAX holds the
+    loader's magic, EBX the information block."""
+
+    def __init__(self, image):
+        self.image = bytes(image)
+        extent(self.image)  # a broken image is refused before any VM is made
+
+    def load(self, memory, cpus=1, pci_intx=()):
+        entry, info = load(self.image, memory)
+        return Entry(entry, {"rax": LOADER_MAGIC, "rbx": info})

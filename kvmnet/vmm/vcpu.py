@@ -1,6 +1,6 @@
-"""A vCPU: its kvm_run mapping, its CPUID, the multiboot entry state, and its exit loop.
+"""A vCPU: its kvm_run mapping, its CPUID, the 32- and 64-bit entry states, its exit loop.
 
-The multiboot entry state is built on the special registers KVM gave the vCPU when it was
+The entry states are built on the special registers KVM gave the vCPU when it was
 made (its power-on state), not on whatever they hold now: entering it again after the
 guest ran (a warm reset, Machine.reset) puts back CR2, CR3, CR4 and EFER (0: long mode was
 entered), the descriptor tables, TR and LDT as well as the segments and CR0 it sets.
@@ -21,7 +21,9 @@ from collections import Counter
 from kvmnet.syscall import check, constants, ffi, lib
 
 EXIT_NAMES = {v: n for n, v in constants("KVM_EXIT_").items() if not n.startswith("KVM_EXIT_IO_")}
-CR0_PE, CR0_ET = 0x1, 0x10
+CR0_PE, CR0_ET, CR0_PG = 0x1, 0x10, 0x8000_0000
+CR4_PAE = 0x20
+EFER_LME, EFER_LMA = 0x100, 0x400
 HIT_SLOTS = 256  # addresses answered in C that one vCPU counts (more go through Python)
 
 
@@ -103,9 +105,12 @@ class Vcpu:
         self.run.immediate_exit = 0
         self.thread_id = None
 
-    def enter_protected_mode(self, entry, eax, ebx):
-        """The multiboot entry state: flat 32-bit segments, paging off, EIP = entry; every
-        other general and special register as at power-on (see the module's docstring)."""
+    def enter_protected_mode(self, entry, **regs):
+        """The 32-bit entry state of multiboot and of Linux's 32-bit boot protocol: flat
+        segments (CS 0x10, data 0x18: Linux's __BOOT_CS and __BOOT_DS), paging off,
+        interrupts off, EIP = entry, the general registers named in regs (rax=..., rsi=...)
+        and every other general and special register as at power-on (see the module's
+        docstring)."""
         sregs = ffi.new("struct kvm_sregs *", self._power_on_sregs[0])
         code = {"base": 0, "limit": 0xFFFF_FFFF, "selector": 0x10, "type": 0xB, "present": 1,
                 "dpl": 0, "db": 1, "s": 1, "l": 0, "g": 1}
@@ -113,10 +118,30 @@ class Vcpu:
         sregs.cs = code
         for name in ("ds", "es", "fs", "gs", "ss"):
             setattr(sregs, name, data)
-        sregs.cr0 = (sregs.cr0 | CR0_PE | CR0_ET) & ~0x8000_0000
+        sregs.cr0 = (sregs.cr0 | CR0_PE | CR0_ET) & ~CR0_PG
         self._fd.set_sregs(sregs)
-        self._fd.set_regs(ffi.new("struct kvm_regs *", {"rip": entry, "rax": eax, "rbx": ebx,
-                                                         "rflags": 2}))
+        self._fd.set_regs(ffi.new("struct kvm_regs *", dict(regs, rip=entry, rflags=2)))
+
+    def enter_long_mode(self, entry, cr3, gdt_base, gdt_limit, **regs):
+        """The 64-bit entry state of Linux's 64-bit boot protocol: paging on with the page
+        tables at cr3 (they must map the kernel, the zero page and the command line 1:1),
+        the GDT at gdt_base (its 0x10 a 64-bit code segment, its 0x18 a flat data one),
+        interrupts off, RIP = entry and the general registers in regs; the rest as at
+        power-on."""
+        sregs = ffi.new("struct kvm_sregs *", self._power_on_sregs[0])
+        code = {"base": 0, "limit": 0xFFFF_FFFF, "selector": 0x10, "type": 0xB, "present": 1,
+                "dpl": 0, "db": 0, "s": 1, "l": 1, "g": 1}
+        data = dict(code, selector=0x18, type=0x3, db=1, l=0)
+        sregs.cs = code
+        for name in ("ds", "es", "fs", "gs", "ss"):
+            setattr(sregs, name, data)
+        sregs.gdt.base, sregs.gdt.limit = gdt_base, gdt_limit
+        sregs.cr3 = cr3
+        sregs.cr4 |= CR4_PAE
+        sregs.efer |= EFER_LME | EFER_LMA
+        sregs.cr0 |= CR0_PE | CR0_ET | CR0_PG
+        self._fd.set_sregs(sregs)
+        self._fd.set_regs(ffi.new("struct kvm_regs *", dict(regs, rip=entry, rflags=2)))
 
     def rip(self):
         return self._fd.get_regs().rip

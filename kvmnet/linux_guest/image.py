@@ -1,0 +1,52 @@
+"""The Linux guest's boot image: the kernel, and an initramfs built for it."""
+
+from pathlib import Path
+
+from kvmnet.lab.cpio import Cpio
+from kvmnet.lab.modules import load_order
+from kvmnet.linux_guest.agent import AGENT_NAME
+from kvmnet.vmm.linux_boot import LinuxImage
+
+INIT = Path(__file__).with_name("init.sh")
+# Linux's drivers for the models kvmnet has (virtio_net brings virtio_pci's transport).
+LINUX_NIC_MODULES = ("8139too", "e1000", "virtio_pci", "virtio_net")
+# acpi=off: the MP table is the platform's description (kvmnet.vmm.mptable); nokaslr: the
+# kernel where the loader put it; the console on COM1, polled, as the agent's line is.
+CMDLINE = "console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 acpi=off nokaslr panic=-1"
+READY = b"kvmnet-linux: ready"  # init.sh's line once the drivers are loaded
+
+
+class LinuxGuestImage:
+    """kernel: a kvmnet.lab.kernel.LabKernel; busybox: a static busybox binary's path;
+    agent: kvmnet-agent's path (kvmnet.linux_guest.agent.build_agent), run by /init on
+    COM1, or None for a guest that only boots. `missing` names the NIC drivers the kernel
+    has neither built in nor as modules."""
+
+    def __init__(self, kernel, busybox, agent=None, cmdline=CMDLINE):
+        self.kernel, self.busybox, self.cmdline = kernel, Path(busybox), cmdline
+        self.agent = Path(agent) if agent else None
+        self.plan = load_order(kernel, LINUX_NIC_MODULES)
+        self.missing = self.plan.missing
+
+    def initramfs(self, out):
+        """Write the initramfs (newc cpio) to out; returns out."""
+        archive = Cpio()
+        for directory in ("dev", "proc", "sys", "tmp"):
+            archive.directory(directory)
+        archive.copy("bin/busybox", self.busybox, mode=0o755)
+        archive.copy("init", INIT, mode=0o755)
+        if self.agent:
+            archive.copy(f"bin/{AGENT_NAME}", self.agent, mode=0o755)
+        names = []
+        for index, relative in enumerate(self.plan.files):
+            name = f"{index:03}-{Path(relative).name}"
+            archive.copy(f"modules/{name}", self.kernel.modules / relative)
+            names.append(name)
+        archive.file("modules/order", "".join(f"{n}\n" for n in names).encode())
+        archive.write(out)
+        return Path(out)
+
+    def boot_image(self, directory):
+        """A kvmnet.vmm.linux_boot.LinuxImage for the built-in VMM."""
+        initrd = self.initramfs(Path(directory) / "linux-guest.cpio")
+        return LinuxImage(self.kernel.vmlinuz.read_bytes(), initrd.read_bytes(), self.cmdline)
