@@ -94,9 +94,27 @@ def linux_guest(guest_image, tmp_path_factory):
         channel = GuestChannel(machine.uart.feed)
         machine.on_serial(channel.receive, channel.end)
         machine.start()
-        yield machine, channel, peers
+        booted = Booted(machine, channel, peers)
+        try:
+            booted.milestones = wait_for(machine, READY, BOOT_TIMEOUT)
+        except pytest.fail.Exception as e:  # every check reports it, none waits again
+            booted.failure = str(e)
+        yield booted
     for end in ends:
         end.close()
+
+
+class Booted:
+    """The module's Linux guest once it booted, or why it did not."""
+
+    def __init__(self, machine, channel, peers):
+        self.machine, self.channel, self.peers = machine, channel, peers
+        self.milestones, self.failure = None, None
+
+    def ready(self):
+        if self.failure:
+            pytest.fail(f"the Linux guest did not boot: {self.failure}")
+        return self.machine, self.channel, self.peers
 
 
 class Backend:
@@ -131,10 +149,9 @@ def wait_for(machine, marker, timeout):
 
 @in_lab
 def test_linux_boots_on_the_mp_table_and_binds_its_drivers_to_our_models(linux_guest):
-    machine, channel, _ = linux_guest
-    milestones = wait_for(machine, READY, BOOT_TIMEOUT)
+    machine, channel, _ = linux_guest.ready()
     log = machine.serial_text()
-    print(f"boot milestones (s): {milestones}")
+    print(f"boot milestones (s): {linux_guest.milestones}")
     assert "Intel MultiProcessor Specification v1.4" in log, log
     assert "IOAPIC[0]" in log, log
     nics = [line.split() for line in log.splitlines() if line.startswith("kvmnet-linux: nic ")]
@@ -167,8 +184,7 @@ def peer_frames(peer, count, seed):
 @in_lab
 @pytest.mark.parametrize("index, model", [(i, m) for i, (m, _, _) in enumerate(MODELS)])
 def test_linux_drivers_carry_test_frames_both_ways_on_our_models(linux_guest, index, model):
-    machine, channel, peers = linux_guest
-    wait_for(machine, READY, BOOT_TIMEOUT)
+    machine, channel, peers = linux_guest.ready()
     mac, peer, seed = MODELS[index][1], peers[model], 0x4C00 + index
     sent = channel.command(f"send {index} {FRAMES} 64 {PEER} {seed}", timeout=120).fields
     frames = peer_frames(peer, FRAMES, seed)
