@@ -398,13 +398,16 @@ long nic_run(struct nic_core *core)
 		short revents;
 		int held, ready;
 
+		/* A held frame is offered once more even when stopping: buffers the driver added
+		   without telling the device take it before the rings change hands (a vhost
+		   handoff). */
+		held = nic_offer_held(core);
+		if (p->ops->rx_idle)
+			p->ops->rx_idle(core, held);
 		if (core->stopping) {
 			ret = NIC_RUN_STOP;
 			break;
 		}
-		held = nic_offer_held(core);
-		if (p->ops->rx_idle)
-			p->ops->rx_idle(core, held);
 		if (nic_wants_python(core)) {
 			ret = NIC_RUN_ATTENTION;
 			break;
