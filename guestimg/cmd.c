@@ -7,7 +7,7 @@
 #include "uart.h"
 #include "x86.h"
 
-/* Parse argv[i] as a number no larger than max (cmd_run has already
+/* Parse argv[i] as a number no larger than max (cmd_dispatch has already
  * checked the argument count). */
 static bool arg_u64(const struct request *r, unsigned i, uint64_t max,
 		    uint64_t *v)
@@ -18,15 +18,6 @@ static bool arg_u64(const struct request *r, unsigned i, uint64_t max,
 static void reply_badargs(const struct request *r)
 {
 	proto_line(r->seq, "ERR", "badargs");
-}
-
-static void cmd_hello(const struct request *r)
-{
-	struct fmt f;
-
-	proto_begin(&f, r->seq, "OK kvmnet-guest ");
-	fmt_str(&f, guest_version);
-	proto_send(&f);
 }
 
 static const char *const bar_kind_name[] = {
@@ -82,18 +73,6 @@ static void cmd_pci(const struct request *r)
 	}
 	proto_begin(&f, r->seq, "OK ");
 	fmt_dec(&f, pci_count);
-	proto_send(&f);
-}
-
-static void cmd_echo(const struct request *r)
-{
-	struct fmt f;
-
-	proto_begin(&f, r->seq, "OK");
-	for (unsigned i = 1; i < r->argc; i++) {
-		fmt_char(&f, ' ');
-		fmt_str(&f, r->argv[i]);
-	}
 	proto_send(&f);
 }
 
@@ -207,16 +186,10 @@ static void cmd_fault(const struct request *r)
 	__builtin_trap();	/* ud2 in ring 3: the IDT reports vec=6 */
 }
 
-#define ANY_ARGS (-1)
-
-static const struct {
-	const char *name;
-	int nargs;		/* arguments after the name, or ANY_ARGS */
-	void (*run)(const struct request *r);
-} commands[] = {
+static const struct command commands[] = {
 	{ "hello", 0, cmd_hello },
 	{ "pci", 0, cmd_pci },
-	{ "echo", ANY_ARGS, cmd_echo },
+	{ "echo", CMD_ANY_ARGS, cmd_echo },
 	{ "exit", 1, cmd_exit },
 	{ "mem", 0, cmd_mem },
 	{ "spin3", 1, cmd_spin3 },
@@ -226,14 +199,14 @@ static const struct {
 	{ "triplefault", 0, cmd_triplefault },
 	{ "fault", 0, cmd_fault },
 	{ "nics", 0, cmd_nics },
-	{ "send", ANY_ARGS, cmd_send },
-	{ "recv", ANY_ARGS, cmd_recv },
+	{ "send", CMD_ANY_ARGS, cmd_send },
+	{ "recv", CMD_ANY_ARGS, cmd_recv },
 	{ "bounce", 2, cmd_bounce },
 	{ "serve", 2, cmd_serve },
 	{ "mac", 2, cmd_mac },
 	{ "reset", 1, cmd_reset },
 	{ "rxmode", 2, cmd_rxmode },
-	{ "mcast", ANY_ARGS, cmd_mcast },
+	{ "mcast", CMD_ANY_ARGS, cmd_mcast },
 	{ "mtu", 2, cmd_mtu },
 	{ "counters", 1, cmd_counters },
 	{ "features", 1, cmd_features },
@@ -242,21 +215,7 @@ static const struct {
 	{ "doorbell", 2, cmd_doorbell },
 };
 
-void cmd_run(const struct request *r)
+void cmd_loop(void)
 {
-	struct fmt f;
-
-	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(r->argv[0], commands[i].name) != 0)
-			continue;
-		if (commands[i].nargs != ANY_ARGS &&
-		    (unsigned)commands[i].nargs != r->argc - 1)
-			reply_badargs(r);
-		else
-			commands[i].run(r);
-		return;
-	}
-	proto_begin(&f, r->seq, "ERR unknown ");
-	fmt_str(&f, r->argv[0]);
-	proto_send(&f);
+	cmd_serve_forever(commands, sizeof(commands) / sizeof(commands[0]));
 }

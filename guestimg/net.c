@@ -4,6 +4,30 @@
 #include "lib.h"
 #include "uart.h"
 
+/* The <model> words of PROTOCOL.md, for nics (and the agent's --nic). */
+static const char *const model_names[] = {
+	[NIC_RTL8139] = "rtl8139",
+	[NIC_E1000] = "e1000",
+	[NIC_VIRTIO] = "virtio",
+	[NIC_VIRTIO_LEGACY] = "virtio-legacy",
+};
+
+const char *nic_model_name(const struct nic *n)
+{
+	return model_names[n->model];
+}
+
+bool nic_model_by_name(const char *name, enum nic_model *model)
+{
+	for (unsigned m = 0; m < sizeof(model_names) / sizeof(model_names[0]); m++) {
+		if (strcmp(name, model_names[m]) == 0) {
+			*model = (enum nic_model)m;
+			return true;
+		}
+	}
+	return false;
+}
+
 void net_reply_err(const struct request *r, const char *reason)
 {
 	proto_line(r->seq, "ERR", reason);

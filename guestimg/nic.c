@@ -18,18 +18,6 @@ static const struct {
 	{ 0x1AF4, 0x1000, NIC_VIRTIO_LEGACY, virtio_net_init },
 };
 
-static const char *const model_names[] = {
-	[NIC_RTL8139] = "rtl8139",
-	[NIC_E1000] = "e1000",
-	[NIC_VIRTIO] = "virtio",
-	[NIC_VIRTIO_LEGACY] = "virtio-legacy",
-};
-
-const char *nic_model_name(const struct nic *n)
-{
-	return model_names[n->model];
-}
-
 static bool bring_up(struct nic *n);
 
 void nic_init_all(void)

@@ -124,6 +124,8 @@ void nic_init_all(void);
  * False (n->ops NULL) if the bring-up failed. */
 bool nic_reset(struct nic *n);
 const char *nic_model_name(const struct nic *n);
+/* The model a <model> word of PROTOCOL.md names; false for none (net.c). */
+bool nic_model_by_name(const char *name, enum nic_model *model);
 
 /* nic_send waits for room (bounded: false after about a second of the
  * device taking nothing back); nic_drain waits until the device has

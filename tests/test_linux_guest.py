@@ -22,6 +22,7 @@ from kvmnet.linux_guest.agent import build_agent
 from kvmnet.kvm import Kvm
 from kvmnet.runners.nics import Nic, builtin_device
 from kvmnet.vmm.machine import Machine
+from support.nic_rig import Backend  # a datagram socket: frames go to the test's end
 
 PACKAGE = "linux-image-6.1.0-47-amd64-unsigned"  # outside the lab: the lab's "old" kernel
 MiB = 1 << 20
@@ -115,13 +116,6 @@ class Booted:
         if self.failure:
             pytest.fail(f"the Linux guest did not boot: {self.failure}")
         return self.machine, self.channel, self.peers
-
-
-class Backend:
-    """A datagram socket as a NIC's backend: frames go nowhere in these checks."""
-
-    def __init__(self, fd):
-        self.fd, self.vnet_hdr_size, self.vhost = fd, 0, None
 
 
 # Milestones of a boot in the serial log, timed as they appear (for the report).

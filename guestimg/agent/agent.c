@@ -56,7 +56,7 @@ static bool add_named(char *arg)
 	char *eq = strchr(arg, '=');
 	enum nic_model model;
 
-	if (!eq || eq == arg || !agent_model(eq + 1, &model))
+	if (!eq || eq == arg || !nic_model_by_name(eq + 1, &model))
 		return false;
 	*eq = '\0';
 	return agent_nic_add(arg, model, NULL, 0);
@@ -94,9 +94,6 @@ static bool take_com1(void)
 
 int main(int argc, char **argv)
 {
-	static struct request req;
-	struct fmt f;
-
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--stdio") == 0)
 			agent_on_com1 = false;
@@ -112,16 +109,5 @@ int main(int argc, char **argv)
 	uart_init();
 	nic_init_all();
 
-	/* End any line the console left open: protocol lines start one. */
-	uart_putc('\n');
-	proto_begin(&f, 0, "HELLO kvmnet-guest ");
-	fmt_str(&f, guest_version);
-	fmt_str(&f, " ring=");
-	fmt_dec(&f, cpu_ring());	/* 3: a Linux process */
-	proto_send(&f);
-
-	for (;;) {
-		proto_read(&req);
-		cmd_run(&req);
-	}
+	cmd_loop();	/* HELLO, then commands for ever */
 }

@@ -30,8 +30,6 @@ void agent_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * scans PCI on COM1 only: under --stdio the NICs are the ones named. */
 bool agent_nic_add(const char *ifname, enum nic_model model,
 		   const struct pci_dev *pci, unsigned gsi);
-/* The model PROTOCOL.md calls name ("virtio", ...). */
-bool agent_model(const char *name, enum nic_model *model);
 /* agent_pci.c: agent_nic_add() every netdev on a PCI function of a model
  * nic.h knows, in PCI address order, as sysfs describes it. */
 void agent_pci_scan(void);

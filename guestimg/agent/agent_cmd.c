@@ -16,27 +16,6 @@
 #include "../net.h"
 #include "../uart.h"
 
-static void cmd_hello(const struct request *r)
-{
-	struct fmt f;
-
-	proto_begin(&f, r->seq, "OK kvmnet-guest ");
-	fmt_str(&f, guest_version);
-	proto_send(&f);
-}
-
-static void cmd_echo(const struct request *r)
-{
-	struct fmt f;
-
-	proto_begin(&f, r->seq, "OK");
-	for (unsigned i = 1; i < r->argc; i++) {
-		fmt_char(&f, ' ');
-		fmt_str(&f, r->argv[i]);
-	}
-	proto_send(&f);
-}
-
 /* COM1: isa-debug-exit ends the VM with the code; without one, power
  * off.  stdio: the program's exit status, the code's low 8 bits. */
 static void cmd_exit(const struct request *r)
@@ -62,56 +41,36 @@ static void cmd_unsupported(const struct request *r)
 	proto_line(r->seq, "ERR", "unsupported");
 }
 
-#define ANY_ARGS (-1)
-
-static const struct {
-	const char *name;
-	int nargs;		/* arguments after the name, or ANY_ARGS */
-	void (*run)(const struct request *r);
-} commands[] = {
+static const struct command commands[] = {
 	{ "hello", 0, cmd_hello },
-	{ "echo", ANY_ARGS, cmd_echo },
+	{ "echo", CMD_ANY_ARGS, cmd_echo },
 	{ "exit", 1, cmd_exit },
 	{ "nics", 0, cmd_nics },
-	{ "send", ANY_ARGS, cmd_send },
-	{ "recv", ANY_ARGS, cmd_recv },
+	{ "send", CMD_ANY_ARGS, cmd_send },
+	{ "recv", CMD_ANY_ARGS, cmd_recv },
 	{ "bounce", 2, cmd_bounce },
 	{ "serve", 2, cmd_serve },
 	{ "mac", 2, cmd_mac },
 	{ "reset", 1, cmd_reset },
 	{ "rxmode", 2, cmd_rxmode },
-	{ "mcast", ANY_ARGS, cmd_mcast },
+	{ "mcast", CMD_ANY_ARGS, cmd_mcast },
 	{ "mtu", 2, cmd_mtu },
 	{ "counters", 1, cmd_counters },
-	{ "pci", ANY_ARGS, cmd_unsupported },
-	{ "mem", ANY_ARGS, cmd_unsupported },
-	{ "spin3", ANY_ARGS, cmd_unsupported },
-	{ "spin0", ANY_ARGS, cmd_unsupported },
-	{ "exits", ANY_ARGS, cmd_unsupported },
-	{ "doorbell", ANY_ARGS, cmd_unsupported },
-	{ "hang", ANY_ARGS, cmd_unsupported },
-	{ "triplefault", ANY_ARGS, cmd_unsupported },
-	{ "fault", ANY_ARGS, cmd_unsupported },
-	{ "features", ANY_ARGS, cmd_unsupported },
-	{ "kick", ANY_ARGS, cmd_unsupported },
-	{ "irq", ANY_ARGS, cmd_unsupported },
+	{ "pci", CMD_ANY_ARGS, cmd_unsupported },
+	{ "mem", CMD_ANY_ARGS, cmd_unsupported },
+	{ "spin3", CMD_ANY_ARGS, cmd_unsupported },
+	{ "spin0", CMD_ANY_ARGS, cmd_unsupported },
+	{ "exits", CMD_ANY_ARGS, cmd_unsupported },
+	{ "doorbell", CMD_ANY_ARGS, cmd_unsupported },
+	{ "hang", CMD_ANY_ARGS, cmd_unsupported },
+	{ "triplefault", CMD_ANY_ARGS, cmd_unsupported },
+	{ "fault", CMD_ANY_ARGS, cmd_unsupported },
+	{ "features", CMD_ANY_ARGS, cmd_unsupported },
+	{ "kick", CMD_ANY_ARGS, cmd_unsupported },
+	{ "irq", CMD_ANY_ARGS, cmd_unsupported },
 };
 
-void cmd_run(const struct request *r)
+void cmd_loop(void)
 {
-	struct fmt f;
-
-	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(r->argv[0], commands[i].name) != 0)
-			continue;
-		if (commands[i].nargs != ANY_ARGS &&
-		    (unsigned)commands[i].nargs != r->argc - 1)
-			proto_line(r->seq, "ERR", "badargs");
-		else
-			commands[i].run(r);
-		return;
-	}
-	proto_begin(&f, r->seq, "ERR unknown ");
-	fmt_str(&f, r->argv[0]);
-	proto_send(&f);
+	cmd_serve_forever(commands, sizeof(commands) / sizeof(commands[0]));
 }

@@ -17,29 +17,6 @@ unsigned nic_count;
 static struct agent_nic agent_nics[NIC_MAX];
 static struct pci_dev agent_pci[NIC_MAX];	/* zero for a non-PCI one */
 
-static const char *const model_names[] = {
-	[NIC_RTL8139] = "rtl8139",
-	[NIC_E1000] = "e1000",
-	[NIC_VIRTIO] = "virtio",
-	[NIC_VIRTIO_LEGACY] = "virtio-legacy",
-};
-
-const char *nic_model_name(const struct nic *n)
-{
-	return model_names[n->model];
-}
-
-bool agent_model(const char *name, enum nic_model *model)
-{
-	for (unsigned m = 0; m < sizeof(model_names) / sizeof(model_names[0]); m++) {
-		if (strcmp(name, model_names[m]) == 0) {
-			*model = (enum nic_model)m;
-			return true;
-		}
-	}
-	return false;
-}
-
 bool agent_nic_add(const char *ifname, enum nic_model model,
 		   const struct pci_dev *pci, unsigned gsi)
 {

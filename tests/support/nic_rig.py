@@ -25,6 +25,8 @@ RAM = 4 << 20
 class Backend:
     """What the machine hands a device: a datagram fd, one frame per read/write."""
 
+    vhost = None  # no vhost backend to hand virtio-net's rings to
+
     def __init__(self, fd):
         self.fd, self.vnet_hdr_size = fd, 0
 
