@@ -1,19 +1,34 @@
 """Boot, control-channel and exit costs, built-in VMM vs QEMU, side by side in one run (medians).
 
     .venv/bin/python benchmarks/boot.py [--runs 10] [--echoes 50]
+    .venv/bin/python benchmarks/boot.py --kernel linux-image-6.1.0-47-amd64-unsigned
 
 Prints boot-to-HELLO and boot-to-exit per runner, their ratio; the round trip of a bare
 `echo` and of one carrying ECHO_ARGS (as many more characters each way), and what each of
 those characters costs; and what one ring-0 instruction, one ring-3 instruction and one
 port-I/O exit cost in the guest.
+
+With --kernel the same run happens inside the kernel lab (kvmnet.lab: that kernel under
+QEMU's emulation, this script started there again), and adds the lab table: the Linux
+guest (that kernel, its NIC drivers, kvmnet-agent) from start to the agent's HELLO, per
+runner, with the four NIC models plugged. Lab figures say what the lab costs, not a host.
 """
 
 import argparse
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+from kvmnet import lab
 from kvmnet.guest_image import build
+from kvmnet.lab.machine import Job
+from kvmnet.linux_guest import lab_guest
 from kvmnet.runners import RUNNERS, QemuRunner
+from kvmnet.runners.images import hello_timeout
+from kvmnet.runners.nics import MODELS, Nic
+from kvmnet.topology.bridge import BridgeTopology
 
 ECHO_ARGS = " ".join(["abcdefghijkl"] * 4)  # with its space, 52 more characters each way
 
@@ -53,11 +68,58 @@ def per_iteration(guest, command, n):
     return (statistics.median(timed(guest, f"{command} {n}") for _ in range(5)) - empty) / n
 
 
+def linux_boots(names, runs):
+    """{runner: [seconds from start to the Linux guest's HELLO]}, each boot with one NIC of
+    every model on a bridge's ports, the runners alternating."""
+    with tempfile.TemporaryDirectory(prefix="kvmnet-linux-") as scratch:
+        image = lab_guest(Path(scratch) / "agent").boot(scratch)
+        hdrs = [12 if model.startswith("virtio") else 0 for model in MODELS]
+        with BridgeTopology.create("bootbench", ports=len(MODELS), vnet_hdr=hdrs) as topo:
+            nics = [Nic(model, f"02:6b:4c:00:01:{i:02x}", topo.taps[i])
+                    for i, model in enumerate(MODELS)]
+            times = {n: [] for n in names}
+            for _ in range(runs):
+                for n in names:
+                    start = time.perf_counter()
+                    with RUNNERS[n]().start(image, nics=nics) as guest:
+                        guest.channel.wait_hello(hello_timeout(image))
+                        times[n].append(time.perf_counter() - start)
+    return times
+
+
+def lab_table(names, runs):
+    print(f"\nlab: the Linux guest (kernel {lab.inside()}) from start to its agent's HELLO, "
+          f"{runs} runs (s)")
+    print(f"{'runner':10} {'median':>8} {'min':>8} {'max':>8}")
+    for n, times in linux_boots(names, runs).items():
+        print(f"{n:10} {statistics.median(times):8.1f} {min(times):8.1f} {max(times):8.1f}")
+
+
+def in_lab(kernel, argv):
+    """Run this script with argv inside the lab of kernel, its output here; its status."""
+    candidate = lab.Lab(kernel)
+    job = Job((sys.executable, str(Path(__file__).resolve()), *argv), str(Path.cwd()))
+    with tempfile.TemporaryDirectory(prefix="kvmnet-lab-bench-") as results:
+        run = candidate.run(job, results, timeout=7200,
+                            follow=lambda text: print(text, end="", flush=True))
+    return run.status
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--echoes", type=int, default=50)
+    parser.add_argument("--kernel", help="run inside the kernel lab of this kernel (a Debian "
+                        "package name, .deb or directory) and add the Linux guest's boot")
+    parser.add_argument("--linux-runs", type=int, default=3,
+                        help="Linux guest boots per runner in the lab table")
     args = parser.parse_args()
+    if args.kernel and not lab.inside():
+        rest = [a for a in sys.argv[1:] if not a.startswith("--kernel")]
+        if "--kernel" in sys.argv:  # "--kernel PKG": its value goes too
+            at = sys.argv.index("--kernel")
+            rest = sys.argv[1:at] + sys.argv[at + 2:]
+        sys.exit(in_lab(args.kernel, rest))
     runs = args.runs
     image = build()
     names = [n for n in sorted(RUNNERS) if n != "qemu" or QemuRunner.missing() is None]
@@ -89,6 +151,8 @@ def main():
             guest.channel.command("exit 0")
             guest.wait(30)
         print(f"{n:10} {ring0 * 1e9:13.0f} ns {ring3 * 1e9:13.2f} ns {port_exit * 1e6:12.1f} us")
+    if lab.inside():
+        lab_table(names, args.linux_runs)
 
 
 def _exit_cost(guest, n=2000):

@@ -73,10 +73,10 @@ def test_a_write_answered_by_an_irqfd_interrupt(perf, guest):
                    lambda: measure.irqfd_round_trip(guest, bell))
 
 
-def test_vm_creation_to_the_guests_first_line(perf, runner, guest_image_path):
+def test_vm_creation_to_the_guests_first_line(perf, runner, guest_image):
     """A new VM, its memory and vCPU set up, to the guest's HELLO on its serial line."""
     perf.check(f"kvm.{runner.name}.boot_to_hello",
-               lambda: measure.boot_to_hello(runner, guest_image_path))
+               lambda: measure.boot_to_hello(runner, guest_image))
 
 
 def test_guest_streams_on_a_bridge(perf, runner, nic_guest, quiet_peer):

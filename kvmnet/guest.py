@@ -21,6 +21,16 @@ class GuestError(RuntimeError):
     """The guest answered ERR, or reported a FAULT."""
 
 
+class KernelOwned(GuestError):
+    """The guest answered `ERR kernel`: what the command touches belongs to the guest's
+    kernel (kvmnet-agent under Linux: PCI configuration, interrupts, virtqueues, the CPU),
+    so it cannot be done there at all; `command` is the command's name."""
+
+    def __init__(self, message, command):
+        super().__init__(message)
+        self.command = command
+
+
 class GuestGone(RuntimeError):
     """The guest stopped (or never started) while the host waited for a line."""
 
@@ -127,7 +137,7 @@ class GuestChannel:
             elif word == "OK":
                 return Reply(args, data)
             elif word == "ERR":
-                raise GuestError(f"{text!r}: {' '.join(args)}")
+                raise _error(text, args)
             else:
                 raise ProtocolError(f"unexpected {word} in the reply to {text!r}")
 
@@ -158,5 +168,12 @@ class Pending:
             if (seq, word) == (self.seq, "DATA"):
                 return args
             if (seq, word) == (self.seq, "ERR"):
-                raise GuestError(f"{self.text!r}: {' '.join(args)}")
+                raise _error(self.text, args)
             raise ProtocolError(f"expected DATA for {self.text!r}, got {seq} {word} {args}")
+
+
+def _error(text, args):
+    message = f"{text!r}: {' '.join(args)}"
+    if args == ["kernel"]:
+        return KernelOwned(message, text.split()[0])
+    return GuestError(message)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from kvmnet import process, testframe
-from kvmnet.guest import GuestChannel, GuestError
+from kvmnet.guest import GuestChannel, GuestError, KernelOwned
 from kvmnet.host import links
 from kvmnet.linux_guest.agent import build_agent
 
@@ -345,12 +345,22 @@ def test_reset_brings_the_interface_back_as_at_start(veth):
     assert (fields["got"], fields["bad"]) == (4, 0), f"recv after the reset said {fields}"
 
 
-@pytest.mark.parametrize("command", ["pci", "mem", "spin3 1", "irq 0 intx 1", "features 0",
+@pytest.mark.parametrize("command", ["pci", "mem", "spin3 1", "features 0",
                                      "kick 0 1", "fault"])
-def test_what_belongs_to_the_kernel_is_unsupported(veth, command):
-    """The guest image's CPU, PCI and interrupt commands answer ERR unsupported."""
-    with pytest.raises(GuestError, match="unsupported"):
+def test_what_belongs_to_the_kernel_is_refused_as_the_kernels(veth, command):
+    """The guest image's CPU, PCI and interrupt commands answer ERR kernel, which the host
+    reads as KernelOwned, naming the command (the plugin skips a check on it)."""
+    with pytest.raises(KernelOwned, match="kernel") as raised:
         veth.channel.command(command)
+    assert raised.value.command == command.split()[0]
+
+
+@pytest.mark.parametrize("path", ["intx", "msix"])
+def test_irq_on_an_interface_that_is_no_pci_function_is_unsupported(veth, path):
+    """`irq` counts the interrupts of the NIC's PCI function in /proc/interrupts; a veth has
+    none to count."""
+    with pytest.raises(GuestError, match="unsupported"):
+        veth.channel.command(f"irq 0 {path} 1")
 
 
 def test_an_unknown_command_is_named(veth):

@@ -207,3 +207,40 @@ def test_ctrl_c_during_a_guest_on_a_bridge_leaves_nothing_behind(tmp_path, runne
                                 [f"--kvmnet-guest-image={image}", "-k", f"{runner}-e1000"])
     assert name not in netns.ours()
     assert not processes_mentioning(str(image), but_not="pytest"), out
+
+
+def test_the_linux_guest_outside_the_lab_skips_every_guest_check_saying_why(suite):
+    """--kvmnet-guest=linux boots the candidate kernel: with no lab there is none, and every
+    check that boots a guest says so; the checks without a guest still run."""
+    result = suite.run(suite.path("conformance/test_boot.py"),
+                       suite.path("conformance/test_kvm_api.py"), "--kvmnet-guest=linux")
+    assert result.ret == 0, result.stdout.str()
+    expect(result, passed=KVM_CHECKS, skipped=BOOT_CHECKS)
+    result.stdout.fnmatch_lines(["*SKIPPED*--kvmnet-guest=linux: the Linux guest boots the "
+                                 "kernel lab's candidate kernel: run with --kvmnet-kernel*"])
+
+
+def test_an_unknown_guest_is_a_usage_error(suite):
+    result = suite.run(suite.path("conformance/test_kvm_api.py"), "--kvmnet-guest=windows")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines(["*--kvmnet-guest='windows': one of kvmnet, linux*"])
+
+
+@pytest.mark.parametrize("guest, outcome", [("linux", "skipped"), ("kvmnet", "failed")])
+def test_what_the_linux_guests_kernel_owns_skips_its_check_naming_the_command(
+        tmp_path, guest, outcome):
+    """kvmnet-agent's ERR kernel (KernelOwned) skips the check under the Linux guest, naming
+    the command; from the suite's own image, which never says it, it is a failure."""
+    (tmp_path / "test_owned.py").write_text(
+        "from kvmnet.guest import KernelOwned\n"
+        "def test_needs_irq():\n"
+        "    raise KernelOwned(\"'irq 0 intx 4': kernel\", 'irq')\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "fixtures.plugin", "-p", "no:cacheprovider",
+         "--kvmnet-allure-dir=", f"--kvmnet-guest={guest}", "-rs", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert f"1 {outcome}" in done.stdout, done.stdout
+    if outcome == "skipped":
+        assert "the Linux guest cannot `irq`: its kernel owns" in done.stdout, done.stdout

@@ -2,10 +2,10 @@
  * agent_cmd.c - the agent's command table (cmd.h's cmd_run).  The NIC
  * commands are the guest image's (../net.c, ../traffic.c, ../serve.c) on
  * the agent's nic_ops; hello, echo and exit are the guest's, exit ending
- * the program (or the VM) instead.  What needs the guest's own rings,
- * interrupts or CPU (pci, mem, the timing and fault commands, irq,
- * features, kick) answers ERR unsupported: under Linux those belong to
- * the kernel.
+ * the program (or the VM) instead; irq counts the interrupts Linux's
+ * driver took (agent_irq.c).  What needs the guest's own rings or CPU
+ * (pci, mem, the timing and fault commands, features, kick) answers ERR
+ * kernel: under Linux those belong to the kernel.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -36,9 +36,10 @@ static void cmd_exit(const struct request *r)
 		pause();
 }
 
-static void cmd_unsupported(const struct request *r)
+/* What Linux owns: PCI configuration, interrupts, virtqueues, the CPU. */
+static void cmd_kernel_owned(const struct request *r)
 {
-	proto_line(r->seq, "ERR", "unsupported");
+	proto_line(r->seq, "ERR", "kernel");
 }
 
 static const struct command commands[] = {
@@ -56,18 +57,18 @@ static const struct command commands[] = {
 	{ "mcast", CMD_ANY_ARGS, cmd_mcast },
 	{ "mtu", 2, cmd_mtu },
 	{ "counters", 1, cmd_counters },
-	{ "pci", CMD_ANY_ARGS, cmd_unsupported },
-	{ "mem", CMD_ANY_ARGS, cmd_unsupported },
-	{ "spin3", CMD_ANY_ARGS, cmd_unsupported },
-	{ "spin0", CMD_ANY_ARGS, cmd_unsupported },
-	{ "exits", CMD_ANY_ARGS, cmd_unsupported },
-	{ "doorbell", CMD_ANY_ARGS, cmd_unsupported },
-	{ "hang", CMD_ANY_ARGS, cmd_unsupported },
-	{ "triplefault", CMD_ANY_ARGS, cmd_unsupported },
-	{ "fault", CMD_ANY_ARGS, cmd_unsupported },
-	{ "features", CMD_ANY_ARGS, cmd_unsupported },
-	{ "kick", CMD_ANY_ARGS, cmd_unsupported },
-	{ "irq", CMD_ANY_ARGS, cmd_unsupported },
+	{ "pci", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "mem", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "spin3", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "spin0", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "exits", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "doorbell", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "hang", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "triplefault", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "fault", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "features", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "kick", CMD_ANY_ARGS, cmd_kernel_owned },
+	{ "irq", 3, cmd_irq },
 };
 
 void cmd_loop(void)

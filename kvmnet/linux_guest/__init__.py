@@ -6,6 +6,9 @@ boot inside the kernel lab (kvmnet.lab): on hosts whose guest ring 0 is emulated
 would take an hour.
 """
 
-from kvmnet.linux_guest.image import CMDLINE, LINUX_NIC_MODULES, LinuxGuestImage, READY
+from kvmnet.linux_guest.image import (CMDLINE, LINUX_NIC_MODULES, MODEL_DRIVERS,
+                                      LinuxGuestImage, READY)
+from kvmnet.linux_guest.lab_guest import lab_guest
 
-__all__ = ["CMDLINE", "LINUX_NIC_MODULES", "LinuxGuestImage", "READY"]
+__all__ = ["CMDLINE", "LINUX_NIC_MODULES", "MODEL_DRIVERS", "LinuxGuestImage", "READY",
+           "lab_guest"]

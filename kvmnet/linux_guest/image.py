@@ -5,11 +5,14 @@ from pathlib import Path
 from kvmnet.lab.cpio import Cpio
 from kvmnet.lab.modules import load_order
 from kvmnet.linux_guest.agent import AGENT_NAME
-from kvmnet.vmm.linux_boot import LinuxImage
+from kvmnet.runners.images import LinuxBoot
 
 INIT = Path(__file__).with_name("init.sh")
 # Linux's drivers for the models kvmnet has (virtio_net brings virtio_pci's transport).
 LINUX_NIC_MODULES = ("8139too", "e1000", "virtio_pci", "virtio_net")
+MODEL_DRIVERS = {"rtl8139": ("8139too",), "e1000": ("e1000",),
+                 "virtio": ("virtio_pci", "virtio_net"),
+                 "virtio-legacy": ("virtio_pci", "virtio_net")}
 # acpi=off: the MP table is the platform's description (kvmnet.vmm.mptable); nokaslr: the
 # kernel where the loader put it; the console on COM1, polled, as the agent's line is.
 CMDLINE = "console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 acpi=off nokaslr panic=-1"
@@ -27,6 +30,14 @@ class LinuxGuestImage:
         self.agent = Path(agent) if agent else None
         self.plan = load_order(kernel, LINUX_NIC_MODULES)
         self.missing = self.plan.missing
+
+    def cannot_drive(self, model):
+        """Why this guest cannot drive a NIC of model (its kernel lacks the driver), or None."""
+        lacking = [module for module in MODEL_DRIVERS[model] if module in self.missing]
+        if not lacking:
+            return None
+        return (f"kernel {self.kernel.release} has no {' or '.join(lacking)} (neither built in "
+                f"nor a module): the Linux guest cannot drive a {model} NIC")
 
     def initramfs(self, out):
         """Write the initramfs (newc cpio) to out; returns out."""
@@ -46,11 +57,10 @@ class LinuxGuestImage:
         archive.write(out)
         return Path(out)
 
-    def boot_image(self, directory):
-        """A kvmnet.vmm.linux_boot.LinuxImage for the built-in VMM."""
+    def boot(self, directory) -> LinuxBoot:
+        """The kernel, this initramfs (written to directory) and the command line, as either
+        runner boots them."""
         initrd = self.initramfs(Path(directory) / "linux-guest.cpio")
-        # The 32-bit entry: in the lab it brought Linux to its drivers binding all four
-        # models (~10 minutes there); the 64-bit one has started the kernel on a host but
-        # not yet been seen to reach /init in the lab.
-        return LinuxImage(self.kernel.vmlinuz.read_bytes(), initrd.read_bytes(), self.cmdline,
-                          decompress=False)
+        lacking = tuple((model, why) for model in MODEL_DRIVERS
+                        if (why := self.cannot_drive(model)))
+        return LinuxBoot(self.kernel.vmlinuz, initrd, self.cmdline, lacking=lacking)

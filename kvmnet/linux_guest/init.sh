@@ -6,6 +6,11 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# What init says goes through the kernel's log, written out by printk's polled console
+# with the kernel's timestamps: the 8250 driver's tty would wait for a transmit interrupt
+# the built-in VMM's UART does not raise, and the agent's close of the console would then
+# hold it for the tty's closing_wait (30 s) and drop the rest.
+exec >/dev/kmsg 2>&1
 while read -r module; do
   insmod "/modules/$module" 2>/dev/null || echo "kvmnet-linux: insmod $module failed"
 done </modules/order

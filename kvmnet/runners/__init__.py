@@ -1,6 +1,7 @@
-"""Runners: the built-in VMM and QEMU, behind one interface, booting the same guest image.
+"""Runners: the built-in VMM and QEMU, behind one interface, booting the same guest: the
+suite's image, or a Linux kernel with its initramfs (kvmnet.runners.images).
 
-A runner's `start(image_path, nics)` returns a started Guest: kvmnet.runners.api says what
+A runner's `start(image, nics)` returns a started Guest: kvmnet.runners.api says what
 each provides (Runner, Guest).
 """
 

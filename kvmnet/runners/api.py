@@ -5,6 +5,7 @@ by mypy, nothing to inherit)."""
 from typing import Protocol, Sequence
 
 from kvmnet.guest import GuestChannel
+from kvmnet.runners.images import GuestImage
 
 
 class Guest(Protocol):
@@ -37,11 +38,12 @@ class Guest(Protocol):
 
 
 class Runner(Protocol):
-    """A VMM that boots the suite's guest image: `name` is its dimension id (builtin, qemu)."""
+    """A VMM that boots a guest: `name` is its dimension id (builtin, qemu)."""
 
     name: str
 
-    def start(self, image_path, nics: Sequence = (), rebootable: bool = False) -> Guest:
-        """Boot image_path with nics (kvmnet.runners.nics.Nic), started: it says HELLO.
+    def start(self, image: GuestImage, nics: Sequence = (), rebootable: bool = False) -> Guest:
+        """Boot image (the suite's image, or a Linux guest: kvmnet.runners.images) with nics
+        (kvmnet.runners.nics.Nic), started: it says HELLO (within hello_timeout(image)).
         rebootable: Guest.reboot may reset it (under QEMU that replaces -no-reboot, so a
         guest's own reset, a triple fault, then reboots it too instead of ending it)."""

@@ -6,15 +6,18 @@ from pathlib import Path
 from kvmnet.devices.virtio_vhost import VhostHandoff
 from kvmnet.guest import GuestChannel
 from kvmnet.kvm import Kvm
+from kvmnet.runners.images import LinuxBoot, memory_mib
 from kvmnet.runners.nics import builtin_device
+from kvmnet.vmm.linux_boot import LinuxImage
 from kvmnet.vmm.machine import Machine
 
 
 class BuiltinGuest:
-    def __init__(self, kvm_device, image_path, memory_size, nics=()):
+    def __init__(self, kvm_device, image, memory_size, nics=()):
         self._kvm = Kvm(kvm_device)
         try:
-            self.machine = Machine(self._kvm, Path(image_path).read_bytes(), memory_size)
+            self.machine = Machine(self._kvm, boot_image(image),
+                                   memory_mib(image, memory_size >> 20) << 20)
         except BaseException:
             self._kvm.close()
             raise
@@ -79,13 +82,21 @@ class BuiltinGuest:
         self.close()
 
 
+def boot_image(image):
+    """What Machine boots for a kvmnet.runners.images.GuestImage."""
+    if isinstance(image, LinuxBoot):
+        return LinuxImage(image.kernel.read_bytes(), image.initrd.read_bytes(), image.cmdline)
+    return Path(image).read_bytes()
+
+
 class BuiltinRunner:
     name = "builtin"
 
     def __init__(self, kvm_device="/dev/kvm", memory_size=64 << 20):
         self.kvm_device, self.memory_size = kvm_device, memory_size
 
-    def start(self, image_path, nics=(), rebootable=False):
-        """The built-in VMM booting image_path with nics (kvmnet.runners.nics.Nic), started.
-        Its guests can always be rebooted (rebootable changes nothing)."""
-        return BuiltinGuest(self.kvm_device, image_path, self.memory_size, nics)
+    def start(self, image, nics=(), rebootable=False):
+        """The built-in VMM booting image (kvmnet.runners.images.GuestImage) with nics
+        (kvmnet.runners.nics.Nic), started. Its guests can always be rebooted (rebootable
+        changes nothing)."""
+        return BuiltinGuest(self.kvm_device, image, self.memory_size, nics)

@@ -22,6 +22,7 @@ import threading
 
 from kvmnet import process
 from kvmnet.guest import GuestChannel, GuestGone
+from kvmnet.runners.images import LinuxBoot, memory_mib
 from kvmnet.runners.nics import qemu_arguments
 from kvmnet.runners.qmp import Qmp, QmpError
 from kvmnet.vmm.vcpu import GuestCrashed
@@ -132,13 +133,15 @@ class QemuRunner:
             return f"{QBOOT} not found: install Debian's qemu-system-x86 (it ships qboot)"
         return None
 
-    def start(self, image_path, nics=(), rebootable=False):
-        """QEMU booting image_path with nics (kvmnet.runners.nics.Nic), started; with
-        -no-reboot (a reset ends it) unless rebootable (see the module's docstring)."""
+    def start(self, image, nics=(), rebootable=False):
+        """QEMU booting image (kvmnet.runners.images.GuestImage) with nics
+        (kvmnet.runners.nics.Nic), started; with -no-reboot (a reset ends it) unless
+        rebootable (see the module's docstring)."""
         reason = self.missing()
         if reason:
             raise QemuUnavailable(reason)
-        nic_args, fds = qemu_arguments(nics, self.memory_mib)
+        memory = memory_mib(image, self.memory_mib)
+        nic_args, fds = qemu_arguments(nics, memory)
         qmp, reboot_args = None, ["-no-reboot"]
         if rebootable:
             qmp, qmp_fd = Qmp.pair()
@@ -146,9 +149,17 @@ class QemuRunner:
             reboot_args = ["-action", "reboot=reset", *Qmp.arguments(qmp_fd)]
         return QemuGuest([
             self.binary, "-name", f"{MARK}{os.getpid()}", "-accel", "kvm", "-M", "pc",
-            "-m", str(self.memory_mib), "-nodefaults", "-nographic", *reboot_args,
-            "-bios", QBOOT, "-kernel", str(image_path), "-serial", "stdio", "-monitor", "none",
+            "-m", str(memory), "-nodefaults", "-nographic", *reboot_args,
+            "-bios", QBOOT, *boot_arguments(image), "-serial", "stdio", "-monitor", "none",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4", *nic_args], pass_fds=fds, qmp=qmp)
+
+
+def boot_arguments(image):
+    """QEMU's arguments for a kvmnet.runners.images.GuestImage: qboot loads either."""
+    if isinstance(image, LinuxBoot):
+        return ["-kernel", str(image.kernel), "-initrd", str(image.initrd),
+                "-append", image.cmdline]
+    return ["-kernel", str(image)]
 
 
 def _starter(argv):

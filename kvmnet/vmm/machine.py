@@ -1,4 +1,5 @@
-"""A machine: one VM with RAM, in-kernel irqchip and PIT, COM1, the debug exit and PCI,
+"""A machine: one VM with RAM, in-kernel irqchip and PIT, COM1, the CMOS clock, the debug
+exit and PCI,
 booted from a multiboot image or a Linux kernel (kvmnet.vmm.boot), each vCPU run on its
 own thread.
 
@@ -14,7 +15,8 @@ the guest wrote whenever it is read.
 `reset` is a warm reset through the VMM, as a system reset (RST#) does it: the vCPU stops
 (its end is not an end of the guest: whoever listens on COM1 goes on listening), every PCI
 function goes back to its power-on state (kvmnet.vmm.pci: configuration space, then the
-model's own power-on reset; their device threads go on), the UART too, the boot image is
+model's own power-on reset; their device threads go on), the UART and the clock's status
+registers too, the boot image is
 loaded again, and the boot vCPU enters it as at boot (kvmnet.vmm.vcpu). RAM is not cleared, as on a PC. One vCPU only: a machine with more
 refuses (the others would have to go back to waiting for INIT/SIPI).
 
@@ -39,6 +41,7 @@ from kvmnet.vmm.memory import GuestMemory
 from kvmnet.vmm.msi_routes import MsiRoutes
 from kvmnet.vmm.multiboot import MultibootImage
 from kvmnet.vmm.pci import CONFIG_ADDRESS, INTERRUPT_PIN, PciBus, Wiring
+from kvmnet.vmm.rtc import PORT as RTC_PORT, CmosRtc
 from kvmnet.vmm.serial import RBR_THR, Uart16550
 from kvmnet.vmm.vcpu import GuestCrashed, Vcpu
 
@@ -93,6 +96,8 @@ class Machine:
         self.uart = Uart16550(self._serial_output)
         self.pio.insert(self.uart, COM1, 8)
         self.pio.insert(DebugExit(self._guest_exit), DEBUG_EXIT_PORT, 4)
+        self.rtc = CmosRtc()
+        self.pio.insert(self.rtc, RTC_PORT, 2)
         self.pci = PciBus(self.pio, self.mmio)
         self.pio.insert(self.pci, CONFIG_ADDRESS, 8)
 
@@ -212,6 +217,7 @@ class Machine:
             self.coalesced.drain()  # writes the guest made before the reset reach the devices
         self.pci.system_reset()
         self.uart.reset()
+        self.rtc.reset()
         for vcpu in self.vcpus:
             vcpu.resume()
         self._enter()
