@@ -4,6 +4,10 @@ PYTEST = .venv/bin/pytest
 ARGS ?=
 # The candidate kernel `make lab` runs the conformance suite in (README: "The kernel lab").
 KERNEL ?= linux-image-6.1.0-47-amd64-unsigned
+# What `make lab-linux` runs with the lab kernel itself as the guest, on both runners
+# (README: "Linux guests"): the checks Linux's own NIC drivers can take part in.
+LINUX_CHECKS ?= conformance/test_delivery.py conformance/test_rx_filters.py \
+	conformance/test_nic_interrupts.py
 # What `make report` renders, and where (README: "The dashboard").
 RESULTS ?= allure-results
 REPORT ?= allure-report
@@ -16,7 +20,7 @@ FUZZ_MODELS ?= e1000 rtl8139 virtio_net
 # inventory whose group kvm_hosts holds them, e.g. a copy of ansible/inventory.example.yml.
 INVENTORY ?=
 
-.PHONY: conformance test lab report setup clean fuzz fleet
+.PHONY: conformance test lab lab-linux report setup clean fuzz fleet
 
 conformance: setup
 	$(PYTEST) -n auto conformance/ $(ARGS)
@@ -26,6 +30,10 @@ test: setup
 
 lab: setup
 	$(PYTEST) -n auto conformance/ --kvmnet-kernel $(KERNEL) $(ARGS)
+
+lab-linux: setup
+	$(PYTEST) $(LINUX_CHECKS) --kvmnet-kernel $(KERNEL) --kvmnet-guest linux \
+	  --kvmnet-frames 2000 $(ARGS)
 
 fuzz: setup
 	$(MAKE) -s -C tests/fuzz

@@ -54,13 +54,19 @@ int rtl8139_rx_accept(struct rtl8139 *r, const uint8_t *frame, size_t len)
  * Copy len bytes to the ring at offset off: past the end into the slack with WRAP=1 (not
  * valid with 64 KiB), else around to RBSTART. 0, or -EFAULT outside RAM (counted).
  */
+/* Whether a record that reaches the end goes on at RBSTART (WRAP=0, or a 64 KiB ring). */
+static int ring_wraps(const struct rtl8139 *r)
+{
+	return !(r->rcr & RTL8139_RCR_WRAP) || rtl8139_ring_size(r) == 65536;
+}
+
 static int ring_write(struct rtl8139 *r, uint32_t off, const uint8_t *data, uint32_t len)
 {
 	uint32_t size = rtl8139_ring_size(r);
 	uint32_t first = len;
 	uint8_t *dst;
 
-	if (!(r->rcr & RTL8139_RCR_WRAP) || size == 65536)
+	if (ring_wraps(r))
 		first = off + len > size ? size - off : len;
 	dst = nic_dma(&r->core, (uint64_t)r->rbstart + off, first);
 	if (!dst)
@@ -121,8 +127,10 @@ static int rtl8139_rx_frame(struct nic_core *core, const uint8_t *data, size_t l
 	header[1] = status >> 8;
 	header[2] = out_len;
 	header[3] = out_len >> 8;
-	/* The frame first, then its header: the driver never sees a record half written. */
-	if (ring_write(r, (wr + RX_HEADER) % size, r->rx_frame, out_len) ||
+	/* The frame first, then its header: the driver never sees a record half written.
+	   With WRAP a header in the ring's last four bytes has its frame past the end too. */
+	if (ring_write(r, ring_wraps(r) ? (wr + RX_HEADER) % size : wr + RX_HEADER,
+		       r->rx_frame, out_len) ||
 	    ring_write(r, wr, header, RX_HEADER)) {
 		core->counters.rx_dropped++;
 		r->isr |= RTL8139_ISR_RER;

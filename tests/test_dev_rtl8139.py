@@ -290,6 +290,26 @@ def test_the_ring_wraps_at_its_size(rig, ring, wrap):
     assert drv.r(L.RTL8139_CBR, 2) == drv.cur_rx % ring
 
 
+def test_with_wrap_a_record_whose_header_ends_the_ring_has_its_frame_past_the_end(rig):
+    """RCR.WRAP (8139too's RxNoWrap): the chip writes a record straight on past the ring's
+    end, into the slack, and Linux reads it so; a header in the ring's last four bytes is
+    followed by its frame at the ring's size, not at RBSTART (a Linux guest lost one frame
+    of 2,000 and read another as garbage when it went there)."""
+    drv = Driver(rig)
+    ring = 8192
+    drv.hw_start(ring=ring)
+    # 1388 + 100 x 68 = 8188: the next record's header is the ring's last four bytes
+    lengths = [1380] + [60] * 100
+    for seq, length in enumerate(lengths):
+        drv.rig.peer.send(frame_to(MAC, seq=seq, length=length))
+        assert testframe.parse(drv.receive())[0] == seq
+    assert drv.cur_rx % ring == ring - 4
+    frame = frame_to(MAC, seq=len(lengths), length=100)
+    drv.rig.peer.send(frame)
+    assert drv.receive() == frame, "the frame after a header at the ring's end is not past it"
+    assert drv.r(L.RTL8139_CBR, 2) == drv.cur_rx % ring
+
+
 def test_a_full_ring_holds_the_frame_until_capr_moves(rig):
     drv = Driver(rig)
     drv.hw_start(ring=8192)

@@ -144,3 +144,17 @@ def test_help_with_a_kernel_given_boots_nothing(suite):
                        "--kvmnet-kernel=linux-image-0.0.0-kvmnet-none", timeout=60)
     assert result.ret == 0 and "--kvmnet-kernel" in result.stdout.str(), result.stdout.str()
     assert "kvmnet lab:" not in result.stdout.str()
+
+
+def test_inside_the_lab_its_kernel_is_the_directory_it_was_given(tmp_path, monkeypatch):
+    """A lab booted from a directory (or a .deb) names its tree to the run inside, so the
+    Linux guest boots that very kernel and its modules, not a package of the same release."""
+    from kvmnet.lab import kernel_inside, lab
+    from kvmnet.lab.kernel import tree_of
+    found = from_tree(fake_kernel(tmp_path), "test")
+    assert tree_of(found) == tmp_path
+    monkeypatch.delenv(lab.LAB_ENV, raising=False)
+    assert kernel_inside() is None  # outside a lab there is none
+    monkeypatch.setenv(lab.LAB_ENV, found.release)
+    monkeypatch.setenv(lab.LAB_TREE_ENV, str(tree_of(found)))
+    assert kernel_inside().vmlinuz == found.vmlinuz

@@ -8,8 +8,8 @@ a writable share. Timing in the lab says nothing of a host: only functional chec
 """
 
 from kvmnet.lab.errors import LabFailed, LabInputError
-from kvmnet.lab.lab import EMULATION, Lab, facts_inside, inside
+from kvmnet.lab.lab import EMULATION, Lab, facts_inside, inside, kernel_inside
 from kvmnet.lab.machine import Job, LabRun, sweep
 
 __all__ = ["EMULATION", "Job", "Lab", "LabFailed", "LabInputError", "LabRun", "facts_inside",
-           "inside", "sweep"]
+           "inside", "kernel_inside", "sweep"]

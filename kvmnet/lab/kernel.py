@@ -78,6 +78,12 @@ def from_tree(root, origin):
     return LabKernel(release, vmlinuz, modules, config, origin)
 
 
+def tree_of(kernel):
+    """The directory a LabKernel was found in (what from_tree was given)."""
+    boot = kernel.vmlinuz.parent
+    return boot.parent if boot.name == "boot" else boot
+
+
 def _check_bzimage(path):
     try:
         with open(path, "rb") as f:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kvmnet.lab import debian, initramfs, machine, modules
 from kvmnet.lab.errors import LabInputError
-from kvmnet.lab.kernel import resolve
+from kvmnet.lab.kernel import from_tree, resolve, tree_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = Path(os.environ.get("KVMNET_CACHE", ROOT / "build")) / "lab"
@@ -21,6 +21,7 @@ LAB_OPTIONS = {"virtio_pci": "CONFIG_VIRTIO_PCI", "9pnet_virtio": "CONFIG_NET_9P
 LAB_ENV = "KVMNET_LAB_KERNEL"
 LAB_ORIGIN_ENV = "KVMNET_LAB_ORIGIN"
 LAB_MISSING_ENV = "KVMNET_LAB_MODULES_MISSING"
+LAB_TREE_ENV = "KVMNET_LAB_KERNEL_TREE"  # the kernel's directory: the host's / is the lab's
 # Of the caller's environment, what is the caller's pytest's own and not the lab's.
 _NOT_FORWARDED = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_CURRENT_TEST")
 
@@ -62,6 +63,7 @@ class Lab:
         forwarded = {k: v for k, v in os.environ.items() if k not in _NOT_FORWARDED}
         forwarded |= {LAB_ENV: self.kernel.release, LAB_ORIGIN_ENV: self.kernel.origin,
                       LAB_MISSING_ENV: " ".join(self.plan.missing),
+                      LAB_TREE_ENV: str(tree_of(self.kernel)),
                       "PYTHONUNBUFFERED": "1", "HOME": "/root"} | (env or {})
         job = machine.Job(argv, str(cwd or os.getcwd()), forwarded)
         return self.run(job, directory, **boot_options)
@@ -78,6 +80,15 @@ def _locked(cache):
 def inside():
     """The lab kernel's release when this process runs inside the lab, else None."""
     return os.environ.get(LAB_ENV) or None
+
+
+def kernel_inside():
+    """Inside the lab, the LabKernel it runs (its package's tree, as the host unpacked it);
+    elsewhere None."""
+    tree = os.environ.get(LAB_TREE_ENV)
+    if not inside() or not tree:
+        return None
+    return from_tree(tree, origin=os.environ.get(LAB_ORIGIN_ENV, tree))
 
 
 def facts_inside():

@@ -9,13 +9,17 @@ from kvmnet.runners.images import LinuxBoot
 
 INIT = Path(__file__).with_name("init.sh")
 # Linux's drivers for the models kvmnet has (virtio_net brings virtio_pci's transport).
-LINUX_NIC_MODULES = ("8139too", "e1000", "virtio_pci", "virtio_net")
-MODEL_DRIVERS = {"rtl8139": ("8139too",), "e1000": ("e1000",),
+# rtl8139 takes two: 8139too binds an RTL8139C (kvmnet's model), and leaves a revision
+# 0x20 chip, an 8139C+ (QEMU's), to 8139cp.
+LINUX_NIC_MODULES = ("8139too", "8139cp", "e1000", "virtio_pci", "virtio_net")
+MODEL_DRIVERS = {"rtl8139": ("8139too", "8139cp"), "e1000": ("e1000",),
                  "virtio": ("virtio_pci", "virtio_net"),
                  "virtio-legacy": ("virtio_pci", "virtio_net")}
-# acpi=off: the MP table is the platform's description (kvmnet.vmm.mptable); nokaslr: the
-# kernel where the loader put it; the console on COM1, polled, as the agent's line is.
-CMDLINE = "console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 acpi=off nokaslr panic=-1"
+# nokaslr: the kernel where the loader put it; the console on COM1, polled, as the agent's
+# line is. No acpi=off: the built-in VMM has no ACPI tables, so Linux finds no RSDP and
+# reads the MP table (kvmnet.vmm.mptable); under QEMU, ACPI is how it routes PCI INTx
+# (with acpi=off it took qboot's interrupt line, which PIIX does not route there).
+CMDLINE = "console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 nokaslr panic=-1"
 READY = b"kvmnet-linux: ready"  # init.sh's line once the drivers are loaded
 
 

@@ -19,6 +19,6 @@ def lab_guest(directory, cache=DEFAULT_CACHE) -> LinuxGuestImage:
     if not release:
         raise LabInputError("the Linux guest boots the kernel lab's candidate kernel: run "
                             "with --kvmnet-kernel")
-    found = kernel.unpacked_release(release, cache)
+    found = lab.kernel_inside() or kernel.unpacked_release(release, cache)
     tree, _ = debian.unpacked(BUSYBOX_PACKAGE, cache)
     return LinuxGuestImage(found, tree / "bin/busybox", build_agent(Path(directory)))

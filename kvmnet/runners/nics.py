@@ -94,6 +94,8 @@ class NicGuest:
     model: str
     mac: str
     index: int = 0
+    # Frames a peer's stream keeps in flight to this NIC (kvmnet.runners.images.stream_window).
+    stream_window: int = 128
     # Called with no arguments after each reboot, once the NIC is up again: whoever looked
     # at the NIC after boot (a fixture) looks again.
     on_reboot: list = field(default_factory=list)

@@ -7,7 +7,7 @@ buses, the IOAPIC and the I/O interrupt entries; pci_irq.c looks a function's IN
 those entries by bus, slot and pin), and the table is a few hundred bytes with one
 checksum each. ACPI would need an RSDP, an RSDT or XSDT, a MADT for the same facts, an FADT
 and a DSDT in AML for PCI routing. Linux falls back to the MP table when it finds no RSDP
-(pass acpi=off to be sure).
+(the built-in VMM writes none).
 
 The wiring is the VM's: KVM's in-kernel IOAPIC at IOAPIC_ADDRESS with 24 pins, ISA IRQ n on
 pin n (KVM's default routing, the PIT's IRQ 0 included), each PCI function's INTx on the
