@@ -23,7 +23,6 @@ from pathlib import Path
 
 from kvmnet import lab
 from kvmnet.guest_image import build
-from kvmnet.lab.machine import Job
 from kvmnet.linux_guest import lab_guest
 from kvmnet.runners import RUNNERS, QemuRunner
 from kvmnet.runners.images import hello_timeout
@@ -98,10 +97,10 @@ def lab_table(names, runs):
 def in_lab(kernel, argv):
     """Run this script with argv inside the lab of kernel, its output here; its status."""
     candidate = lab.Lab(kernel)
-    job = Job((sys.executable, str(Path(__file__).resolve()), *argv), str(Path.cwd()))
     with tempfile.TemporaryDirectory(prefix="kvmnet-lab-bench-") as results:
-        run = candidate.run(job, results, timeout=7200,
-                            follow=lambda text: print(text, end="", flush=True))
+        run = candidate.command((sys.executable, str(Path(__file__).resolve()), *argv),
+                                results, timeout=7200,
+                                follow=lambda text: print(text, end="", flush=True))
     return run.status
 
 

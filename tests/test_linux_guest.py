@@ -3,9 +3,9 @@
 drivers bound to kvmnet's device models, reading the MACs they were given, and carrying
 test frames both ways, interrupt-driven, under kvmnet-agent's protocol.
 
-Booting needs a fast guest ring 0: inside the kernel lab (tests/test_lab.py runs this
-module there); on a host whose guest ring 0 is emulated the boot checks skip, and only the
-initramfs is checked."""
+Booting needs a fast guest ring 0: inside the kernel lab (`pytest tests/test_linux_guest.py
+--kvmnet-kernel <package>`); on a host whose guest ring 0 is emulated the boot checks skip,
+and only the initramfs is checked."""
 
 import socket
 import time
@@ -35,7 +35,7 @@ MODELS = [("rtl8139", "02:6b:4c:00:00:01", "8139too"), ("e1000", "02:6b:4c:00:00
 
 in_lab = pytest.mark.skipif(not lab.inside(), reason=(
     "a Linux guest boots only where guest ring 0 is fast: inside the kernel lab "
-    "(tests/test_lab.py runs this module there)"))
+    "(pytest tests/test_linux_guest.py --kvmnet-kernel <package> runs it there)"))
 
 
 PEER = "02:6b:4c:00:00:fe"

@@ -54,18 +54,23 @@ class Lab:
             initrd.unlink(missing_ok=True)
 
     def pytest(self, args, directory, cwd=None, env=None, **boot_options):
-        """`python -m pytest args` inside the lab, from cwd, with this process's environment
-        (and env) forwarded; the run's Allure results land in directory/allure and its JUnit
-        XML in directory/junit.xml. A machine.LabRun."""
+        """`python -m pytest args` inside the lab (as `command` runs it); the run's Allure
+        results land in directory/allure and its JUnit XML in directory/junit.xml."""
         share = machine.SHARE
         argv = (sys.executable, "-m", "pytest", *args, f"--alluredir={share}/allure",
                 f"--junitxml={share}/junit.xml")
+        return self.command(argv, directory, cwd, env, **boot_options)
+
+    def command(self, argv, directory, cwd=None, env=None, **boot_options):
+        """argv inside the lab, from cwd, with this process's environment (and env)
+        forwarded and the lab's kernel named in it (inside(), kernel_inside()); its output
+        in directory/output. A machine.LabRun."""
         forwarded = {k: v for k, v in os.environ.items() if k not in _NOT_FORWARDED}
         forwarded |= {LAB_ENV: self.kernel.release, LAB_ORIGIN_ENV: self.kernel.origin,
                       LAB_MISSING_ENV: " ".join(self.plan.missing),
                       LAB_TREE_ENV: str(tree_of(self.kernel)),
                       "PYTHONUNBUFFERED": "1", "HOME": "/root"} | (env or {})
-        job = machine.Job(argv, str(cwd or os.getcwd()), forwarded)
+        job = machine.Job(tuple(argv), str(cwd or os.getcwd()), forwarded)
         return self.run(job, directory, **boot_options)
 
 

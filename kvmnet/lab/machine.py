@@ -59,6 +59,11 @@ class LabRun:
 
 
 SHARE = "/run/kvmnet-lab"  # where the results share appears inside the lab's root
+# The lab kernel's timer: the LAPIC's, ticking periodically (no TSC deadline, no tickless
+# idle, no high-resolution one-shots). With the defaults, a lab running a Linux guest now
+# and then lost its timer interrupt and never armed the next: the whole lab at rest, every
+# timeout inside it stopped (2026-12-06, 4 of ~40 nested Linux boots).
+TIMER = "lapic=notscdeadline highres=off nohz=off"
 
 
 def command(kernel, initrd, directory, vcpus, memory_mib, append=""):
@@ -70,7 +75,7 @@ def command(kernel, initrd, directory, vcpus, memory_mib, append=""):
         "-chardev", f"file,id=console,path={directory / 'console.log'}",
         "-serial", "chardev:console",
         "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
-        "-append", f"console=ttyS0 quiet panic=-1 {append}".strip(),
+        "-append", f"console=ttyS0 quiet panic=-1 {TIMER} {append}".strip(),
         "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,"
                    "multidevs=remap",
         "-virtfs", f"local,path={directory},mount_tag=results,security_model=none"]
