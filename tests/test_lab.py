@@ -7,6 +7,7 @@ tens of seconds to minutes each; the kernel packages are fetched once into build
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -118,6 +119,41 @@ def test_a_kernel_without_vhost_net_or_kvm_amd_runs_and_skips_naming_them(suite,
     assert "the kernel is built without CONFIG_KVM_AMD" in out, out
     assert "the kernel is built without CONFIG_VHOST_NET" in out, out
     assert "not in this kernel: kvm_amd vhost_net" in out, out
+
+
+# The Linux guest (--kvmnet-guest=linux: the lab kernel itself, its own drivers): one
+# delivery check per runner and NIC model, a stream each (~25 s a check in the lab).
+LINUX_SLICE = ["conformance/test_delivery.py", "-k", "peer_to_guest and 1514",
+               "--kvmnet-guest=linux", "-rs"]
+
+
+def test_the_linux_guest_carries_frames_on_both_runners_and_skips_a_missing_driver(
+        suite, kernel_lacking, no_netns_left):
+    """Inside a kernel without 8139too, the Linux guest's e1000 and virtio-net (modern and
+    transitional) take a peer's stream on both runners through Linux's own drivers, and
+    the rtl8139 rows skip naming the module."""
+    kernel = kernel_lacking("8139too")
+    run = suite.run(suite.path(LINUX_SLICE[0]), *LINUX_SLICE[1:], f"--kvmnet-kernel={kernel}",
+                    "--kvmnet-frames=2000", timeout=LAB_TIMEOUT)
+    expect(run, passed=6, skipped=2)
+    out = run.stdout.str()
+    assert re.search(r"SKIPPED \[2\] .*has no 8139too \(neither built in nor a module\): "
+                     r"the Linux guest cannot drive a rtl8139 NIC", out), out
+    passed = [name for name, verdict in run.verdicts.items() if verdict == "passed"]
+    assert {name.split("[")[1].split("-")[0] for name in passed} == {"builtin", "qemu"}, passed
+    assert labels(run.allure_dir, "guest") == {"linux"}
+
+
+def test_a_linux_guest_delivery_check_fails_under_its_fault(suite, no_netns_left):
+    """Linux's e1000 driver on the built-in model that corrupts what it receives: the
+    delivery check fails naming the stream, where the same check passes without the fault
+    (the test above)."""
+    node = "conformance/test_delivery.py::test_peer_to_guest_every_frame_intact_and_in_order"
+    broken = in_lab(suite, OLD, f"{node}[builtin-e1000-1514]", "--kvmnet-guest=linux",
+                    plugins=["tests.faults.nic_plugin"],
+                    env={"KVMNET_TEST_NIC_FAULTS": "corrupt_rx"})
+    expect(broken, failed=1)
+    assert re.search(r"e1000 .*bad [1-9]", broken.stdout.str()), broken.stdout.str()
 
 
 def _lab_machines_of(starter):
