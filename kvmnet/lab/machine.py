@@ -62,7 +62,7 @@ SHARE = "/run/kvmnet-lab"  # where the results share appears inside the lab's ro
 # The lab kernel's timer: the LAPIC's, ticking periodically (no TSC deadline, no tickless
 # idle, no high-resolution one-shots). With the defaults, a lab running a Linux guest now
 # and then lost its timer interrupt and never armed the next: the whole lab at rest, every
-# timeout inside it stopped (2026-12-06, 4 of ~40 nested Linux boots).
+# timeout inside it stopped (2026-12-06: several of ~50 nested Linux boots).
 TIMER = "lapic=notscdeadline highres=off nohz=off"
 
 
