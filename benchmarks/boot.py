@@ -114,11 +114,8 @@ def main():
                         help="Linux guest boots per runner in the lab table")
     args = parser.parse_args()
     if args.kernel and not lab.inside():
-        rest = [a for a in sys.argv[1:] if not a.startswith("--kernel")]
-        if "--kernel" in sys.argv:  # "--kernel PKG": its value goes too
-            at = sys.argv.index("--kernel")
-            rest = sys.argv[1:at] + sys.argv[at + 2:]
-        sys.exit(in_lab(args.kernel, rest))
+        sys.exit(in_lab(args.kernel, ["--runs", str(args.runs), "--echoes", str(args.echoes),
+                                      "--linux-runs", str(args.linux_runs)]))
     runs = args.runs
     image = build()
     names = [n for n in sorted(RUNNERS) if n != "qemu" or QemuRunner.missing() is None]

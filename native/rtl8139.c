@@ -50,16 +50,16 @@ int rtl8139_rx_accept(struct rtl8139 *r, const uint8_t *frame, size_t len)
 	return 0;
 }
 
-/*
- * Copy len bytes to the ring at offset off: past the end into the slack with WRAP=1 (not
- * valid with 64 KiB), else around to RBSTART. 0, or -EFAULT outside RAM (counted).
- */
 /* Whether a record that reaches the end goes on at RBSTART (WRAP=0, or a 64 KiB ring). */
 static int ring_wraps(const struct rtl8139 *r)
 {
 	return !(r->rcr & RTL8139_RCR_WRAP) || rtl8139_ring_size(r) == 65536;
 }
 
+/*
+ * Copy len bytes to the ring at offset off: past the end into the slack with WRAP=1 (not
+ * valid with 64 KiB), else around to RBSTART. 0, or -EFAULT outside RAM (counted).
+ */
 static int ring_write(struct rtl8139 *r, uint32_t off, const uint8_t *data, uint32_t len)
 {
 	uint32_t size = rtl8139_ring_size(r);

@@ -14,11 +14,10 @@ import pytest
 
 from kvmnet import lab, testframe
 from kvmnet.guest import GuestChannel
-from kvmnet.lab import debian, kernel
+from kvmnet.lab import kernel
 from kvmnet.lab.cpio import S_IFMT, S_IFREG
-from kvmnet.lab.lab import BUSYBOX_PACKAGE, DEFAULT_CACHE
-from kvmnet.linux_guest import LINUX_NIC_MODULES, READY, LinuxGuestImage
-from kvmnet.linux_guest.agent import build_agent
+from kvmnet.lab.lab import DEFAULT_CACHE
+from kvmnet.linux_guest import LINUX_NIC_MODULES, READY, kernel_guest, lab_guest
 from kvmnet.kvm import Kvm
 from kvmnet.runners.builtin import boot_image
 from kvmnet.runners.nics import Nic, builtin_device
@@ -45,13 +44,11 @@ BURST = 32  # frames the peer sends at once: fewer than NAPI's 64 a round
 
 @pytest.fixture(scope="module")
 def linux_image(tmp_path_factory):
-    cache = DEFAULT_CACHE
-    release = lab.inside()
-    found = (kernel.unpacked_release(release, cache) if release
-             else kernel.resolve(PACKAGE, cache))
-    tree, _ = debian.unpacked(BUSYBOX_PACKAGE, cache)
-    agent = build_agent(tmp_path_factory.mktemp("agent"))
-    return LinuxGuestImage(found, tree / "bin/busybox", agent)
+    """The lab kernel's Linux guest; outside the lab, PACKAGE's (for its initramfs)."""
+    agent_dir = tmp_path_factory.mktemp("agent")
+    if lab.inside():
+        return lab_guest(agent_dir)
+    return kernel_guest(kernel.resolve(PACKAGE, DEFAULT_CACHE), agent_dir)
 
 
 def cpio_members(path):

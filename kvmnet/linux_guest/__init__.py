@@ -8,7 +8,7 @@ would take an hour.
 
 from kvmnet.linux_guest.image import (CMDLINE, LINUX_NIC_MODULES, MODEL_DRIVERS,
                                       LinuxGuestImage, READY)
-from kvmnet.linux_guest.lab_guest import lab_guest
+from kvmnet.linux_guest.lab_guest import kernel_guest, lab_guest
 
 __all__ = ["CMDLINE", "LINUX_NIC_MODULES", "MODEL_DRIVERS", "LinuxGuestImage", "READY",
-           "lab_guest"]
+           "kernel_guest", "lab_guest"]

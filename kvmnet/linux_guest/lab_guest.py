@@ -19,6 +19,12 @@ def lab_guest(directory, cache=DEFAULT_CACHE) -> LinuxGuestImage:
     if not release:
         raise LabInputError("the Linux guest boots the kernel lab's candidate kernel: run "
                             "with --kvmnet-kernel")
-    found = lab.kernel_inside() or kernel.unpacked_release(release, cache)
+    return kernel_guest(lab.kernel_inside() or kernel.unpacked_release(release, cache),
+                       directory, cache)
+
+
+def kernel_guest(found, directory, cache=DEFAULT_CACHE) -> LinuxGuestImage:
+    """The Linux guest of found (a kvmnet.lab.kernel.LabKernel): busybox-static from cache,
+    its agent built in directory."""
     tree, _ = debian.unpacked(BUSYBOX_PACKAGE, cache)
     return LinuxGuestImage(found, tree / "bin/busybox", build_agent(Path(directory)))

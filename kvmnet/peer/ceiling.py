@@ -19,7 +19,8 @@ from kvmnet.backends.tap import TapBackend
 from kvmnet.host import links
 from kvmnet.host.netns import Netns
 from kvmnet.peer import bulk
-from kvmnet.peer.streams import ACK_EVERY, WINDOW, new_seed
+from kvmnet.peer.streams import ACK_EVERY, new_seed
+from kvmnet.runners.images import IMAGE_STREAM_WINDOW
 from kvmnet.syscall import check, ffi, lib
 
 SINK_TAP = "tapsink0"
@@ -83,7 +84,7 @@ def path_ceiling(peer, tap, mac, size, count):
     receiving = bulk.Receiving(os.dup(tap.fd), dict(
         seed=seed, count=count, ack_every=ACK_EVERY, dst=mac, src=peer.mac, hdr_len=hdr))
     with receiving:
-        sent = peer.send(mac, seed, count, size, window=WINDOW, await_last=True)
+        sent = peer.send(mac, seed, count, size, window=IMAGE_STREAM_WINDOW, await_last=True)
         back = receiving.wait(60)
     if not (out.ok and back.ok and sent.acked_seconds):
         raise RuntimeError(f"path ceiling at {size} B: to the peer {out.summary()}; "

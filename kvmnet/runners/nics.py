@@ -11,6 +11,8 @@ rings to the backend's frontend; QEMU gets `-netdev vhost-user` on the backend's
 
 from dataclasses import dataclass, field
 
+from kvmnet.runners.images import IMAGE_STREAM_WINDOW
+
 MODELS = ("rtl8139", "e1000", "virtio", "virtio-legacy")
 
 # The guest drives "virtio" through the modern interface (1af4:1041) and "virtio-legacy"
@@ -95,7 +97,7 @@ class NicGuest:
     mac: str
     index: int = 0
     # Frames a peer's stream keeps in flight to this NIC (kvmnet.runners.images.stream_window).
-    stream_window: int = 128
+    stream_window: int = IMAGE_STREAM_WINDOW
     # Called with no arguments after each reboot, once the NIC is up again: whoever looked
     # at the NIC after boot (a fixture) looks again.
     on_reboot: list = field(default_factory=list)
