@@ -149,7 +149,9 @@ static int e1000_rx_frame(struct nic_core *core, const uint8_t *data, size_t len
 	uint32_t free, need, i, threshold;
 	uint64_t base = (uint64_t)e->rdbah << 32 | e->rdbal;
 	const uint8_t *frame = data + core->vnet_hdr_size;
-	uint8_t status = E1000_RXD_STAT_IXSM;
+	/* No receive checksum offload: IXSM tells the driver to check for itself. */
+	uint8_t status = core->faults & NIC_FAULT_RX_CSUM_TRUSTED ? E1000_RXD_STAT_TCPCS
+								  : E1000_RXD_STAT_IXSM;
 	uint16_t special = 0;
 	size_t out_len, off = 0;
 	int tagged, bad = 0;
@@ -277,6 +279,16 @@ static void insert_checksum(uint8_t *frame, size_t len, size_t start, size_t end
 	put_be16(frame + at, ~nic_csum_add(sum, frame + start, end - start + 1));
 }
 
+/* The TCP/UDP checksum (TXSM) of frame[start..end] into frame[at]: sum is what the data
+ * adds to the pseudo-header sum the driver left there (a TSO segment's length). */
+static void insert_l4_checksum(struct e1000 *e, uint8_t *frame, size_t len, size_t start,
+			       size_t end, size_t at, uint32_t sum)
+{
+	insert_checksum(frame, len, start, end, at, sum);
+	if (e->core.faults & NIC_FAULT_BAD_TX_CSUM && at + 2 <= len)
+		frame[at + 1] ^= 1;
+}
+
 /* Insert the 802.1Q tag (CTRL.VME, the descriptor's VLE) into f, which has room for it. */
 static size_t insert_tag(struct e1000 *e, uint8_t *f, size_t len)
 {
@@ -328,6 +340,9 @@ static int tso_send(struct e1000 *e)
 	uint32_t paylen = le32(ctx + 8) & 0xfffff, hdrlen = ctx[13], mss = le16(ctx + 14);
 	uint8_t *s = e->tx_segment;
 
+	if (e->core.faults & NIC_FAULT_TSO_OVER_MSS)
+		mss++;
+
 	if (!mss || hdrlen + paylen != e->tx_len || hdrlen + mss > E1000_TX_MAX ||
 	    ipcss + 20 > hdrlen || tucss + ((tucmd & E1000_TXD_TUCMD_TCP) ? 20 : 8) > hdrlen ||
 	    ipcso + 2 > hdrlen || tucso + 2 > hdrlen) {
@@ -360,7 +375,7 @@ static int tso_send(struct e1000 *e)
 			insert_checksum(s, len, ipcss, ipcse, ipcso, 0);
 		}
 		if (e->tx_popts & E1000_TXD_POPTS_TXSM)
-			insert_checksum(s, len, tucss, 0, tucso, len - tucss);
+			insert_l4_checksum(e, s, len, tucss, 0, tucso, len - tucss);
 		if (send_one(e, s, insert_tag(e, s, len)) == -EAGAIN)
 			return -EAGAIN; /* the tag goes in again on the retry, into a fresh copy */
 		e->tx_tso_done += n;
@@ -381,7 +396,7 @@ static void tx_finish(struct e1000 *e)
 	if (e->tx_popts & E1000_TXD_POPTS_IXSM)
 		insert_checksum(f, e->tx_len, ctx[0], le16(ctx + 2), ctx[1], 0);
 	if (e->tx_popts & E1000_TXD_POPTS_TXSM)
-		insert_checksum(f, e->tx_len, ctx[4], le16(ctx + 6), ctx[5], 0);
+		insert_l4_checksum(e, f, e->tx_len, ctx[4], le16(ctx + 6), ctx[5], 0);
 	e->tx_len = insert_tag(e, f, e->tx_len);
 	if ((e->tctl & E1000_TCTL_PSP) && e->tx_len < ETH_MIN &&
 	    !(e->core.faults & NIC_FAULT_NO_PAD)) {

@@ -183,6 +183,7 @@
 #define E1000_RXD_STAT_EOP 0x02
 #define E1000_RXD_STAT_IXSM 0x04
 #define E1000_RXD_STAT_VP 0x08
+#define E1000_RXD_STAT_TCPCS 0x20
 #define E1000_RXD_ERR_RXE 0x80
 
 #define E1000_TX_MAX 16384  /* the largest frame the TX FIFO takes (SDM: 16288 + slack) */

@@ -32,6 +32,12 @@ struct kvmnet_coalesced;
 					held, not zeros (e1000 with PSP, rtl8139) */
 #define NIC_FAULT_NO_PAD 0x10        /* e1000 ignores TCTL.PSP: short frames go out short */
 #define NIC_FAULT_MTA_BITS 0x20      /* e1000 hashes multicast with the next RCTL.MO's bits */
+#define NIC_FAULT_BAD_TX_CSUM 0x100 /* the TCP/UDP checksum a guest left to the device is
+					wrong on the wire (e1000: inserted off by one;
+					virtio-net: the request dropped from the header) */
+#define NIC_FAULT_TSO_OVER_MSS 0x200 /* e1000's TCP segmentation cuts one byte past the MSS */
+#define NIC_FAULT_RX_CSUM_TRUSTED 0x400 /* every received frame is marked checksum-verified
+					(e1000 TCPCS, virtio-net DATA_VALID), unchecked */
 /* virtio-net's, read by Python alone (kvmnet/devices/virtio_vhost.py, virtio_pci.py): */
 #define NIC_FAULT_NO_IOEVENTFD 0x40  /* TX kicks are not caught by KVM: each exits */
 #define NIC_FAULT_BAD_VRING_ADDR 0x80 /* vhost is told a descriptor table one page off */

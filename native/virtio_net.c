@@ -274,6 +274,8 @@ static long tx_locked(struct kvmnet_vnet *n)
 				unsigned char hdr[10];
 
 				memcpy(hdr, base, 10);
+				if (n->core.faults & NIC_FAULT_BAD_TX_CSUM)
+					hdr[0] &= ~VIRTIO_NET_HDR_F_NEEDS_CSUM;
 				if (backend_hdr) {
 					memcpy(out, hdr, 10);
 					memset(out + 10, 0, backend_hdr - 10);
@@ -440,6 +442,8 @@ static int deliver(struct kvmnet_vnet *n, struct kvmnet_vring *q, const uint8_t 
 	memcpy(hdr, datagram, backend_hdr < 10 ? backend_hdr : 10);
 	if (n->guest_hdr == 12)
 		hdr[10] = chains, hdr[11] = chains >> 8;
+	if (n->core.faults & NIC_FAULT_RX_CSUM_TRUSTED)
+		hdr[0] |= VIRTIO_NET_HDR_F_DATA_VALID;
 	if (n->core.faults & NIC_FAULT_CORRUPT_RX) {	/* altered in rx_buf, not the core's copy */
 		memcpy(n->rx_buf, frame, len);
 		nic_fault_corrupt(&n->core, n->rx_buf, len);

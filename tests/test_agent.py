@@ -6,17 +6,16 @@ driver programs from them, shows them filtering.
 """
 
 import socket
-import subprocess
-import threading
 import time
 from dataclasses import dataclass
 
 import pytest
 
-from kvmnet import process, testframe
-from kvmnet.guest import GuestChannel, GuestError, KernelOwned
+from kvmnet import testframe
+from kvmnet.guest import GuestError, KernelOwned
 from kvmnet.host import links
 from kvmnet.linux_guest.agent import build_agent
+from support.agent_run import AgentRun
 
 pytestmark = pytest.mark.needs_root
 
@@ -32,41 +31,6 @@ SIZE = 100
 def agent_path(tmp_path_factory):
     """Yields the kvmnet-agent built from guestimg/agent/. Module scope."""
     return build_agent(tmp_path_factory.mktemp("agent"))
-
-
-class AgentRun:
-    """kvmnet-agent --stdio inside ns on the interfaces named; `channel` talks to it, and
-    `output` keeps all it wrote (its console notes included) for failure messages."""
-
-    def __init__(self, path, ns, nics):
-        argv = ["nsenter", f"--net={ns.path}", "--", str(path), "--stdio"]
-        for ifname, model in nics:
-            argv += ["--nic", f"{ifname}={model}"]
-        self.output = bytearray()
-        self.proc = process.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        self.channel = GuestChannel(self._send)
-        self._reader = threading.Thread(target=self._read, name="agent-stdout", daemon=True)
-        self._reader.start()
-
-    def _send(self, data):
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def _read(self):
-        while chunk := self.proc.stdout.read1(4096):
-            self.output += chunk
-            self.channel.receive(chunk)
-        self.channel.end(f"kvmnet-agent ended with status {self.proc.wait()}; it wrote "
-                         f"{bytes(self.output)!r}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self._reader.join(5)
-        self.proc.stdin.close()
-        self.proc.stdout.close()
 
 
 @dataclass

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "../nic.h"
+#include "../proto.h"
 
 /* uart_stdio.c: the uart.h calls go to COM1 (../uart.c, port I/O after
  * iopl) unless uart_use_stdio() moved them to stdin/stdout. */
@@ -71,5 +72,12 @@ void packet_flush(struct nic *n);
 /* Wait (up to about 3 s) until n's interface is running: a driver
  * reports carrier some time after it is brought up (e1000's watchdog). */
 bool packet_wait_running(struct nic *n);
+
+/* agent_inet.c: traffic through Linux's IPv4 stack, on link-local
+ * addresses only (the offload checks). */
+void cmd_inet(const struct request *r);
+void cmd_udpsend(const struct request *r);
+void cmd_tcpsend(const struct request *r);
+void cmd_udprecv(const struct request *r);
 
 #endif

@@ -3,7 +3,8 @@
  * commands are the guest image's (../net.c, ../traffic.c, ../serve.c) on
  * the agent's nic_ops; hello, echo and exit are the guest's, exit ending
  * the program (or the VM) instead; irq counts the interrupts Linux's
- * driver took (agent_irq.c).  What needs the guest's own rings or CPU
+ * driver took (agent_irq.c); inet, udpsend, tcpsend and udprecv move
+ * traffic through Linux's IPv4 stack (agent_inet.c).  What needs the guest's own rings or CPU
  * (pci, mem, the timing and fault commands, features, kick) answers ERR
  * kernel: under Linux those belong to the kernel.
  */
@@ -69,6 +70,10 @@ static const struct command commands[] = {
 	{ "features", CMD_ANY_ARGS, cmd_kernel_owned },
 	{ "kick", CMD_ANY_ARGS, cmd_kernel_owned },
 	{ "irq", 3, cmd_irq },
+	{ "inet", 2, cmd_inet },
+	{ "udpsend", 6, cmd_udpsend },
+	{ "tcpsend", 5, cmd_tcpsend },
+	{ "udprecv", 4, cmd_udprecv },
 };
 
 void cmd_loop(void)

@@ -78,6 +78,9 @@ FAULTS = {
     "pad_garbage": lib.NIC_FAULT_PAD_GARBAGE,
     "no_pad": lib.NIC_FAULT_NO_PAD,
     "mta_bits": lib.NIC_FAULT_MTA_BITS,
+    "bad_tx_csum": lib.NIC_FAULT_BAD_TX_CSUM,
+    "tso_over_mss": lib.NIC_FAULT_TSO_OVER_MSS,
+    "rx_csum_trusted": lib.NIC_FAULT_RX_CSUM_TRUSTED,
 }
 COUNTERS = tuple(name for name, _ in ffi.typeof("struct nic_counters").fields)
 

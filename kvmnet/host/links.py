@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pyroute2 import NetlinkError
 
-from kvmnet.syscall import ffi, ioctl
+from kvmnet.syscall import check, ffi, ioctl, lib
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,22 @@ def multicast(ifname, group, add):
                                   bytes.fromhex(group.replace(":", ""))))
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
         ioctl(sock.fileno(), "SIOCADDMULTI" if add else "SIOCDELMULTI", ffi.from_buffer(ifreq))
+
+
+SIOCETHTOOL = 0x8946  # linux/sockios.h
+# linux/ethtool.h: the one-feature commands (struct ethtool_value).
+ETHTOOL_SET = {"tx_checksum": 0x17, "gro": 0x2C}
+
+
+def set_offload(ifname, feature, on):
+    """Turn one of link ifname's offloads (ETHTOOL_SET's names) on or off, as `ethtool -K`
+    does: call it through Netns.call. Turning the TX checksum off takes segmentation with
+    it: the kernel then finishes both in software before the link sends."""
+    value = ffi.new("uint32_t[2]", [ETHTOOL_SET[feature], int(on)])  # cmd, data
+    ifreq = bytearray(struct.pack("16sQ16x", ifname.encode(), int(ffi.cast("uintptr_t", value))))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        check(lib.kvmnet_ioctl_ptr(sock.fileno(), SIOCETHTOOL, ffi.from_buffer(ifreq)),
+              f"SIOCETHTOOL({ifname} {feature} {'on' if on else 'off'})")
 
 
 def add_veth(ipr, name, peer):

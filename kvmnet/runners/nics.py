@@ -162,6 +162,37 @@ class NicGuest:
             raise RuntimeError(f"the guest did not arm its interrupt count: {armed}")
         return pending
 
+    # Traffic through the guest's own IP stack: kvmnet-agent's commands (the suite's image
+    # has no IP stack and answers ERR unknown).
+    def set_inet(self, ip: str) -> dict:
+        """Give the NIC IPv4 address ip/16, link-local (`inet`); the offloads its driver
+        has on: {'txcsum': 0|1, 'tso': 0|1, 'rxcsum': 0|1}."""
+        return self.command(f"inet {self.index} {ip}").fields
+
+    def udp_send(self, dst: str, port: int, size: int, count: int, seed: int) -> int:
+        """Send count datagrams of size bytes to dst:port through the guest's stack, the
+        k-th being stream seed + k (`udpsend`); how many the stack took."""
+        return self.command(f"udpsend {self.index} {dst} {port} {size} {count} {seed}"
+                            ).fields["sent"]
+
+    def tcp_send(self, dst: str, port: int, total: int, seed: int, timeout: float = 120):
+        """Connect to dst:port, send total bytes of stream seed and wait for the peer to
+        close (`tcpsend`); (bytes sent, the connection's MSS)."""
+        fields = self.command(f"tcpsend {self.index} {dst} {port} {total} {seed}",
+                              timeout).fields
+        return fields["sent"], fields["mss"]
+
+    def start_udp_recv(self, port: int, count: int, seed: int):
+        """Receive datagrams on port through the guest's stack until count arrived or the
+        Pending is interrupted (`udprecv`); the Pending, once the socket is bound. Its
+        result's fields: got (intact), bad (altered), csumerrors (the stack's drops for a
+        bad checksum, from Udp InCsumErrors)."""
+        pending = self.begin(f"udprecv {self.index} {port} {count} {seed}")
+        armed = pending.data()
+        if armed != ["armed"]:
+            raise RuntimeError(f"the guest did not bind its UDP socket: {armed}")
+        return pending
+
     def counters(self):
         """The guest driver's counters (the `counters` command)."""
         return self.command(f"counters {self.index}").fields

@@ -8,7 +8,8 @@
 Each tap is a TapBackend a guest NIC takes. Both namespaces are suite-named (Netns), so a
 killed run's leftovers are swept by the next; inside them names are fixed. The kernel in
 both is kept quiet (IPv6 off: no RS, DAD or MLD; no IPv4 address or route: no ARP, no ICMP
-errors), so a guest sees only test traffic.
+errors), so a guest sees only test traffic. The veth finishes offloads in software, so the
+peer sees frames as they would be on a wire.
 """
 
 from kvmnet.backends.tap import TapBackend
@@ -117,6 +118,11 @@ class BridgeTopology(ScratchTopology):
             links.add_bridge(ipr, BRIDGE, ports, mtu)
         with self.peer_netns.ipr() as ipr:
             self.peer_mac = links.up(ipr, PEER_IFNAME, mtu)
+        # The peer sees the wire: what a guest left to offloads (a checksum to finish, a
+        # TCP send to cut) is finished in software before vbr0 sends it, as a NIC without
+        # offloads would, and eth0 merges nothing back (no GRO).
+        self.netns.call(links.set_offload, BRIDGE_VETH, "tx_checksum", False)
+        self.peer_netns.call(links.set_offload, PEER_IFNAME, "gro", False)
         links.wait_ready(self.netns, [BRIDGE], bridge_ports=ports, timeout=timeout)
         links.wait_ready(self.peer_netns, [PEER_IFNAME], timeout=timeout)
 

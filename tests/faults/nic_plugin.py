@@ -4,7 +4,8 @@ Loaded into a conformance run by tests/ (Suite.run(..., plugins=["tests.faults.n
 it reads what to break from the environment:
 
     KVMNET_TEST_NIC_FAULTS   comma-separated fault switches of the built-in NIC models
-                             (filter_bug, lose_descriptor, corrupt_rx)
+                             (filter_bug, lose_descriptor, corrupt_rx; the offloads':
+                             bad_tx_csum, tso_over_mss, rx_csum_trusted)
     KVMNET_TEST_WRONG_MAC    give the guest's NIC this MAC instead of the one the checks expect
     KVMNET_TEST_NO_IRQ       the built-in VMM's interrupt lines stay low and MSI-X messages
                              are never sent, by the VMM nor through irqfds (a broken
