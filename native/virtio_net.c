@@ -258,7 +258,7 @@ static long tx_locked(struct kvmnet_vnet *n)
 			return broken(n, q);
 		while (q->last_avail != end) {
 			uint16_t head = avail->ring[q->last_avail % q->size];
-			long len = gather(n, q, head, base, n->max_frame + n->guest_hdr);
+			long len = gather(n, q, head, base, n->max_tx + n->guest_hdr);
 
 			if (len < 0 && len != -EMSGSIZE)
 				return broken(n, q);
@@ -276,6 +276,9 @@ static long tx_locked(struct kvmnet_vnet *n)
 				memcpy(hdr, base, 10);
 				if (n->core.faults & NIC_FAULT_BAD_TX_CSUM)
 					hdr[0] &= ~VIRTIO_NET_HDR_F_NEEDS_CSUM;
+				if (n->core.faults & NIC_FAULT_TSO_OVER_MSS &&
+				    hdr[1] != VIRTIO_NET_HDR_GSO_NONE && ++hdr[4] == 0)
+					hdr[5]++;	/* gso_size + 1 (little-endian) */
 				if (backend_hdr) {
 					memcpy(out, hdr, 10);
 					memset(out + 10, 0, backend_hdr - 10);

@@ -49,11 +49,13 @@ struct kvmnet_vnet {
 	int guest_hdr;		/* virtio_net_hdr size the driver uses: 10, or 12 */
 	int mergeable;		/* VIRTIO_NET_F_MRG_RXBUF negotiated */
 	unsigned int max_frame;	/* longest frame the device takes or gives */
+	unsigned int max_tx;	/* longest frame the driver may send: max_frame, or a TSO
+				   frame's 64 KiB when HOST_TSO4/6 was negotiated */
 	unsigned int lose_next_tx;	/* the lose_descriptor fault loses the next TX chain too
 					   (set when the VMM takes its rings back from vhost) */
 	unsigned char *rx_buf;	/* each holds one frame and its headers: max_frame + 32 bytes; */
-	unsigned char *tx_buf;	/* RX (the corrupt_rx fault's altered copy) and TX run on
-				   different threads, so one each */
+	unsigned char *tx_buf;	/* max_tx + 32 bytes. RX (the corrupt_rx fault's altered
+				   copy) and TX run on different threads, so one each */
 	struct kvmnet_vring rx, tx, ctrl;	/* ctrl: the vCPU thread's alone */
 	struct kvmnet_vnet_filter filter;
 	int rx_call_fd, tx_call_fd;	/* eventfds the run loops signal for an interrupt

@@ -21,6 +21,14 @@ Fault switches (test only; each makes a conformance check fail when that check w
     corrupt_rx       the last byte of every received frame is flipped
     no_ioeventfd     the TX queue's kicks are not caught by KVM: each exits to the VMM
     bad_vring_addr   a vhost backend is told a descriptor table one page off
+    bad_tx_csum      the driver's checksum request (NEEDS_CSUM) is dropped from the header
+                     the backend gets: the frame leaves with the partial sum the driver left
+    tso_over_mss     a TSO frame is passed on with gso_size one more than the driver's
+    rx_csum_trusted  every received frame is marked DATA_VALID: checksum verified
+
+Offloads are offered only with a backend that takes a vnet header (a tap's), which then
+does them: checksums (CSUM, GUEST_CSUM) and TCP segmentation of frames up to 64 KiB
+(HOST_TSO4, HOST_TSO6); the device passes the header's requests on as they are.
 """
 
 import errno
@@ -38,15 +46,18 @@ RX, TX, CTRL = 0, 1, 2
 F = {name: getattr(lib, name) for name in (
     "VIRTIO_NET_F_CSUM", "VIRTIO_NET_F_GUEST_CSUM", "VIRTIO_NET_F_MTU", "VIRTIO_NET_F_MAC",
     "VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_STATUS", "VIRTIO_NET_F_CTRL_VQ",
-    "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_MAC_ADDR", "VIRTIO_RING_F_EVENT_IDX")}
+    "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_MAC_ADDR", "VIRTIO_RING_F_EVENT_IDX",
+    "VIRTIO_NET_F_HOST_TSO4", "VIRTIO_NET_F_HOST_TSO6")}
 S_LINK_UP = 1
 CTRL_RX, CTRL_MAC = 0, 1
 CTRL_RX_PROMISC, CTRL_RX_ALLMULTI = 0, 1
 CTRL_MAC_TABLE_SET, CTRL_MAC_ADDR_SET = 0, 1
 CTRL_OK, CTRL_ERR = 0, 1
 FAULTS = {name: getattr(lib, f"NIC_FAULT_{name.upper()}") for name in (
-    "filter_bug", "lose_descriptor", "corrupt_rx", "no_ioeventfd", "bad_vring_addr")}
+    "filter_bug", "lose_descriptor", "corrupt_rx", "no_ioeventfd", "bad_vring_addr",
+    "bad_tx_csum", "tso_over_mss", "rx_csum_trusted")}
 ETH_HEADER = 14
+TSO_FRAME_MAX = 65535 + ETH_HEADER + 4  # an IPv4 or IPv6 packet of the most, tagged
 CTRL_COMMAND_MAX = 4096  # the longest: MAC_TABLE_SET, 2 + 2 x (4 + 64 x 6) bytes
 
 
@@ -69,10 +80,12 @@ class VirtioNet(NicCore, VirtioDevice):
         self.vhost = vhost  # a kvmnet.backends.vhost.frontend.VhostFrontend the rings may be handed to
         self.handed_off = False
         self.transport = None  # set by VirtioNetPci
-        self._buffers = [ffi.new("unsigned char[]", mtu + ETH_HEADER + 32) for _ in range(2)]
+        tx_max = max(mtu + ETH_HEADER, TSO_FRAME_MAX if backend.vnet_hdr_size else 0)
+        self._buffers = [ffi.new("unsigned char[]", size + 32)
+                         for size in (mtu + ETH_HEADER, tx_max)]
         state.rx_buf, state.tx_buf = self._buffers
         self._ctrl_buf = ffi.new("unsigned char[]", CTRL_COMMAND_MAX)
-        state.max_frame = mtu + ETH_HEADER
+        state.max_frame = state.max_tx = mtu + ETH_HEADER
         state.rx_call_fd = state.tx_call_fd = -1  # set by the transport
         # RX kicks signal the core's wake eventfd (nic_run's), TX kicks their own.
         self._tx_kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
@@ -86,8 +99,9 @@ class VirtioNet(NicCore, VirtioDevice):
             "VIRTIO_NET_F_MAC", "VIRTIO_NET_F_STATUS", "VIRTIO_NET_F_MRG_RXBUF",
             "VIRTIO_NET_F_CTRL_VQ", "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_MAC_ADDR",
             "VIRTIO_RING_F_EVENT_IDX", "VIRTIO_NET_F_MTU")]
-        if self.backend.vnet_hdr_size:  # checksums the backend can finish, or pass on
-            offered += [F["VIRTIO_NET_F_CSUM"], F["VIRTIO_NET_F_GUEST_CSUM"]]
+        if self.backend.vnet_hdr_size:  # offloads the backend can finish, or pass on
+            offered += [F["VIRTIO_NET_F_CSUM"], F["VIRTIO_NET_F_GUEST_CSUM"],
+                        F["VIRTIO_NET_F_HOST_TSO4"], F["VIRTIO_NET_F_HOST_TSO6"]]
         ours = sum(1 << bit for bit in offered)
         return self.vhost.offer(ours) if self.vhost is not None else ours
 
@@ -112,6 +126,7 @@ class VirtioNet(NicCore, VirtioDevice):
                         ffi.sizeof(state.filter))
             state.filter.mac = list(self.mac)
             lib.nic_rx_drop_held(self.core)  # a frame from before the reset is not delivered
+            state.max_tx = state.max_frame
             self.negotiated = 0
 
     def activate(self, features, queues):
@@ -121,6 +136,8 @@ class VirtioNet(NicCore, VirtioDevice):
             version_1 = bool(features >> 32 & 1)
             state.mergeable = bool(features >> F["VIRTIO_NET_F_MRG_RXBUF"] & 1)
             state.guest_hdr = 12 if version_1 or state.mergeable else 10
+            tso = features & (1 << F["VIRTIO_NET_F_HOST_TSO4"] | 1 << F["VIRTIO_NET_F_HOST_TSO6"])
+            state.max_tx = TSO_FRAME_MAX if tso else state.max_frame
             event_idx = bool(features >> F["VIRTIO_RING_F_EVENT_IDX"] & 1)
             for ring, q in ((state.rx, queues[RX]), (state.tx, queues[TX]),
                             (state.ctrl, queues[CTRL])):
