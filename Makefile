@@ -7,7 +7,7 @@ KERNEL ?= linux-image-6.1.0-47-amd64-unsigned
 # What `make lab-linux` runs with the lab kernel itself as the guest, on both runners
 # (README: "Linux guests"): the checks Linux's own NIC drivers can take part in.
 LINUX_CHECKS ?= conformance/test_delivery.py conformance/test_rx_filters.py \
-	conformance/test_nic_interrupts.py
+	conformance/test_nic_interrupts.py conformance/test_offloads.py
 # What `make report` renders, and where (README: "The dashboard").
 RESULTS ?= allure-results
 REPORT ?= allure-report

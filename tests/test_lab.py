@@ -156,6 +156,50 @@ def test_a_linux_guest_delivery_check_fails_under_its_fault(suite, no_netns_left
     assert re.search(r"e1000 .*bad [1-9]", broken.stdout.str()), broken.stdout.str()
 
 
+PLUGIN = "tests.faults.nic_plugin"
+OFFLOADS = "conformance/test_offloads.py::"
+UDP_CHECK = "test_udp_checksums_the_guest_sends_are_right_on_the_wire[{}-1472B]"
+RX_CHECK = "test_a_datagram_with_a_bad_checksum_is_dropped_by_the_guest[{}]"
+TCP_CHECK = "test_tcp_segments_the_guest_sends_are_right_on_the_wire[{}]"
+FAULTED = ("builtin-e1000", "builtin-virtio")
+
+
+def failure_lines(run):
+    """The `E` lines of a run's failures: what its checks said."""
+    return "\n".join(line for line in run.stdout.lines if line.startswith("E "))
+
+
+def test_the_offload_checks_fail_under_their_faults_with_linux_drivers(suite, no_netns_left):
+    """Linux's e1000 and virtio_net drivers on built-in models that get their offloads
+    wrong. The device inserts a wrong UDP checksum (e1000) or drops the driver's request
+    for one (virtio-net): the UDP check fails naming the checksum. It marks a damaged
+    datagram verified: the guest's stack takes it, and the receive check says so. It cuts
+    TCP segments one byte over the MSS (e1000's TSO; virtio-net's gso_size to the tap):
+    the segment check fails naming the segment and the MSS."""
+    checks = [OFFLOADS + check.format(model) for model in FAULTED
+              for check in (UDP_CHECK, RX_CHECK)]
+    run = in_lab(suite, OLD, *checks, "--kvmnet-guest=linux", plugins=[PLUGIN],
+                 env={"KVMNET_TEST_NIC_FAULTS": "bad_tx_csum,rx_csum_trusted"})
+    expect(run, failed=4)
+    said = failure_lines(run)
+    for model in ("e1000", "virtio"):
+        assert re.search(rf"{model} \(Linux driver offloads: txcsum=1 [^\n]*1472-byte "
+                         r"datagrams:\nE\s+frame \d+ \(UDP, 1480 bytes\): UDP checksum "
+                         r"0x[0-9a-f]{4}, should be 0x", said), said
+        assert re.search(rf"{model} \(Linux driver offloads: [^\n]*\): the datagram damaged "
+                         r"after its UDP checksum was computed reached the guest's socket",
+                         said), said
+    run = in_lab(suite, OLD, *[OFFLOADS + TCP_CHECK.format(model) for model in FAULTED],
+                 "--kvmnet-guest=linux", plugins=[PLUGIN],
+                 env={"KVMNET_TEST_NIC_FAULTS": "tso_over_mss"})
+    expect(run, failed=2)
+    said = failure_lines(run)
+    for model in ("e1000", "virtio"):
+        assert re.search(rf"{model} \(Linux driver offloads: [^\n]*tso=1[^\n]*TCP send:\n"
+                         r"(E\s+frame .*\n)*E\s+frame \d+ \(TCP seq \d+, 1449 bytes\): 1449 "
+                         r"bytes of data and 12 of options, over the peer's MSS 1460", said), said
+
+
 def _lab_machines_of(starter):
     return [pid for pid, who in machine.running().items() if who == starter]
 

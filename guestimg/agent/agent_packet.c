@@ -237,6 +237,10 @@ static int set_mtu(struct nic *n, unsigned mtu)
 {
 	int err = if_set_mtu(priv(n)->ifname, mtu);
 
+	/* A driver that resets the device for it (e1000) has no carrier until
+	 * the link is up again: what is sent before that is dropped. */
+	if (!err)
+		packet_wait_running(n);
 	if (err == -EINVAL || err == -EOPNOTSUPP)
 		return NIC_UNSUPPORTED;
 	return err ? NIC_FAILED : NIC_OK;
