@@ -121,26 +121,29 @@ def test_a_kernel_without_vhost_net_or_kvm_amd_runs_and_skips_naming_them(suite,
     assert "not in this kernel: kvm_amd vhost_net" in out, out
 
 
-# The Linux guest (--kvmnet-guest=linux: the lab kernel itself, its own drivers): one
-# delivery check per runner and NIC model, a stream each (~25 s a check in the lab).
-LINUX_SLICE = ["conformance/test_delivery.py", "-k", "peer_to_guest and 1514",
-               "--kvmnet-guest=linux", "-rs"]
+# The Linux guest (--kvmnet-guest=linux: the lab kernel itself, its own drivers): per
+# runner and NIC model, one delivery check (a stream) and the TCP offload check (~25 s a
+# check in the lab).
+LINUX_SLICE = ["conformance/test_delivery.py", "conformance/test_offloads.py",
+               "-k", "(peer_to_guest and 1514) or tcp_segments", "--kvmnet-guest=linux", "-rs"]
 
 
 def test_the_linux_guest_carries_frames_on_both_runners_and_skips_a_missing_driver(
         suite, kernel_lacking, no_netns_left):
     """Inside a kernel without 8139too, the Linux guest's e1000 and virtio-net (modern and
-    transitional) take a peer's stream on both runners through Linux's own drivers, and
-    the rtl8139 rows skip naming the module."""
+    transitional) take a peer's stream, and send a TCP stream whose segments are right on
+    the wire, on both runners through Linux's own drivers; the rtl8139 rows skip naming
+    the module."""
     kernel = kernel_lacking("8139too")
-    run = suite.run(suite.path(LINUX_SLICE[0]), *LINUX_SLICE[1:], f"--kvmnet-kernel={kernel}",
-                    "--kvmnet-frames=2000", timeout=LAB_TIMEOUT)
-    expect(run, passed=6, skipped=2)
+    run = suite.run(*map(suite.path, LINUX_SLICE[:2]), *LINUX_SLICE[2:],
+                    f"--kvmnet-kernel={kernel}", "--kvmnet-frames=2000", timeout=LAB_TIMEOUT)
+    expect(run, passed=12, skipped=4)
     out = run.stdout.str()
-    assert re.search(r"SKIPPED \[2\] .*has no 8139too \(neither built in nor a module\): "
+    assert re.search(r"SKIPPED \[4\] .*has no 8139too \(neither built in nor a module\): "
                      r"the Linux guest cannot drive a rtl8139 NIC", out), out
     passed = [name for name, verdict in run.verdicts.items() if verdict == "passed"]
     assert {name.split("[")[1].split("-")[0] for name in passed} == {"builtin", "qemu"}, passed
+    assert sum("tcp_segments" in name for name in passed) == 6, passed
     assert labels(run.allure_dir, "guest") == {"linux"}
 
 

@@ -120,6 +120,7 @@ class PeerHost:
         """A socket bound to port (the peer's kernel then answers nothing with ICMP); what
         it received tells which datagrams that kernel found intact."""
         sock = self._socket(socket.SOCK_DGRAM, port)
+        sock.setblocking(False)  # read by datagrams()
         self._sockets.append(sock)
         return sock
 
@@ -137,11 +138,15 @@ class PeerHost:
 
 
 def datagrams(sock: socket.socket) -> list:
-    """The datagrams waiting on sock, taken without blocking."""
+    """The datagrams waiting on sock (non-blocking, as udp_sink's are). A datagram whose
+    checksum is bad makes a socket readable and is dropped only when read: a blocking
+    read would then wait."""
     got = []
-    while select.select([sock], [], [], 0)[0]:
-        got.append(sock.recv(1 << 16))
-    return got
+    while True:
+        try:
+            got.append(sock.recv(1 << 16))
+        except BlockingIOError:
+            return got
 
 
 __all__ = ["PeerHost", "TcpSink", "datagrams"]
