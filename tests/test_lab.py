@@ -179,12 +179,7 @@ def test_the_offload_checks_fail_under_their_faults_with_linux_drivers(suite, no
     datagram verified: the guest's stack takes it, and the receive check says so. It cuts
     TCP segments one byte over the MSS (e1000's TSO; virtio-net's gso_size to the tap):
     the segment check fails naming the segment and the MSS."""
-    checks = [OFFLOADS + check.format(model) for model in FAULTED
-              for check in (UDP_CHECK, RX_CHECK)]
-    run = in_lab(suite, OLD, *checks, "--kvmnet-guest=linux", plugins=[PLUGIN],
-                 env={"KVMNET_TEST_NIC_FAULTS": "bad_tx_csum,rx_csum_trusted"})
-    expect(run, failed=4)
-    said = failure_lines(run)
+    said = failing_under(suite, "bad_tx_csum,rx_csum_trusted", UDP_CHECK, RX_CHECK)
     for model in ("e1000", "virtio"):
         assert re.search(rf"{model} \(Linux driver offloads: txcsum=1 [^\n]*1472-byte "
                          r"datagrams:\nE\s+frame \d+ \(UDP, 1480 bytes\): UDP checksum "
@@ -192,15 +187,21 @@ def test_the_offload_checks_fail_under_their_faults_with_linux_drivers(suite, no
         assert re.search(rf"{model} \(Linux driver offloads: [^\n]*\): the datagram damaged "
                          r"after its UDP checksum was computed reached the guest's socket",
                          said), said
-    run = in_lab(suite, OLD, *[OFFLOADS + TCP_CHECK.format(model) for model in FAULTED],
-                 "--kvmnet-guest=linux", plugins=[PLUGIN],
-                 env={"KVMNET_TEST_NIC_FAULTS": "tso_over_mss"})
-    expect(run, failed=2)
-    said = failure_lines(run)
+    said = failing_under(suite, "tso_over_mss", TCP_CHECK)
     for model in ("e1000", "virtio"):
         assert re.search(rf"{model} \(Linux driver offloads: [^\n]*tso=1[^\n]*TCP send:\n"
                          r"(E\s+frame .*\n)*E\s+frame \d+ \(TCP seq \d+, 1449 bytes\): 1449 "
                          r"bytes of data and 12 of options, over the peer's MSS 1460", said), said
+
+
+def failing_under(suite, faults, *checks):
+    """What checks (one each per FAULTED model) said, all failing in the lab under the
+    built-in models' faults."""
+    run = in_lab(suite, OLD, *[OFFLOADS + check.format(model) for model in FAULTED
+                               for check in checks],
+                 "--kvmnet-guest=linux", plugins=[PLUGIN], env={"KVMNET_TEST_NIC_FAULTS": faults})
+    expect(run, failed=len(FAULTED) * len(checks))
+    return failure_lines(run)
 
 
 def _lab_machines_of(starter):
