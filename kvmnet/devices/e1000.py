@@ -36,8 +36,9 @@ e1000_hot_register). Where the VM has a coalesced ring (kvmnet.vmm.coalesced), R
 (moved with the BAR): the driver's buffer returns do not exit, and the device thread, which
 waits for them, drains the ring before it waits and every millisecond while it does.
 
-Fault switches (device.faults, test only): filter_bug, lose_descriptor, corrupt_rx, as in
-kvmnet.devices.nic.
+Fault switches (device.faults, test only): filter_bug, lose_descriptor, corrupt_rx,
+pad_garbage, no_pad, mta_bits and the offloads' bad_tx_csum, tso_over_mss, rx_csum_trusted,
+as in kvmnet.devices.nic.
 
 A system reset (the machine's warm reset) is CTRL.RST plus the power-on EEPROM load
 (`power_on_reset`).

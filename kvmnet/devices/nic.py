@@ -61,6 +61,10 @@ Fault switches (test only; each makes a conformance check fail if that check wor
     pad_garbage      a short frame is padded to 60 bytes with what its buffer held, not zeros
     no_pad           e1000 sends short frames short though TCTL.PSP asks for padding
     mta_bits         e1000 indexes its multicast table with the bits of the next RCTL.MO
+    bad_tx_csum      the TCP/UDP checksum the guest left to the device is wrong on the wire
+                     (e1000 inserts it off by one; virtio-net: kvmnet.devices.virtio_net)
+    tso_over_mss     e1000's TCP segmentation cuts one byte more than the MSS per segment
+    rx_csum_trusted  e1000 marks every received frame TCPCS (checksum verified) unchecked
 """
 
 import os
