@@ -12,6 +12,7 @@
  * ring), so there is nothing to kick and nothing to wait for.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -27,6 +28,9 @@
 #define RX_IDLE_MS	1		/* how long rx waits for a frame */
 #define TX_RETRY_MS	1000		/* how long tx keeps trying */
 #define RUNNING_MS	3000		/* how long to wait for carrier */
+#define SETTLE_MS	2500		/* a link that stays up this long has settled:
+					 * e1000's watchdog looks every 2 s */
+#define SETTLE_MAX_MS	10000
 
 static uint8_t rx_buf[NIC_FRAME_MAX];
 
@@ -233,14 +237,51 @@ static int set_filter(struct nic *n)
 }
 
 /* EINVAL: more than the driver takes (the kernel checks max_mtu). */
+/* The times the interface's carrier changed (sysfs carrier_changes). */
+static unsigned long carrier_changes(struct nic *n)
+{
+	char path[64];
+	unsigned long changes = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/carrier_changes", priv(n)->ifname);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%lu", &changes) != 1)
+			changes = 0;
+		fclose(f);
+	}
+	return changes;
+}
+
+/* Wait until n's link is up and has stayed up SETTLE_MS (SETTLE_MAX_MS at
+ * most): a driver that resets the device (e1000 for a new MTU) may see
+ * its link come back, then lose it again while the PHY renegotiates
+ * (QEMU's e1000 drops it for 500 ms on an autonegotiation restart), and
+ * what is sent meanwhile is dropped. */
+static void wait_settled(struct nic *n)
+{
+	uint64_t give_up = now_ms() + SETTLE_MAX_MS;
+
+	while (now_ms() < give_up) {
+		unsigned long changes;
+		uint64_t until;
+
+		packet_wait_running(n);
+		changes = carrier_changes(n);
+		until = now_ms() + SETTLE_MS;
+		while (now_ms() < until && carrier_changes(n) == changes)
+			sleep_ms(50);
+		if (carrier_changes(n) == changes && running(n))
+			return;
+	}
+}
+
 static int set_mtu(struct nic *n, unsigned mtu)
 {
 	int err = if_set_mtu(priv(n)->ifname, mtu);
 
-	/* A driver that resets the device for it (e1000) has no carrier until
-	 * the link is up again: what is sent before that is dropped. */
 	if (!err)
-		packet_wait_running(n);
+		wait_settled(n);
 	if (err == -EINVAL || err == -EOPNOTSUPP)
 		return NIC_UNSUPPORTED;
 	return err ? NIC_FAILED : NIC_OK;
