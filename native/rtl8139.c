@@ -107,11 +107,13 @@ static int rtl8139_rx_frame(struct nic_core *core, const uint8_t *data, size_t l
 	record = (RX_HEADER + out_len + 3) & ~3u;
 	wr = r->cbr % size;
 	used = (wr + size - (uint16_t)(r->capr + 16) % size) % size;
+	r->rx_full = 0;
 	if (record >= size - used) { /* never fill it up: a full ring would read as empty */
 		if (record >= size) {
 			core->counters.rx_dropped++;
 			return NIC_RX_DONE;
 		}
+		r->rx_full = 1;
 		if (!core->rx_reoffer) {
 			r->isr |= RTL8139_ISR_RXOVW;
 			rtl8139_update_irq(r);
@@ -144,6 +146,13 @@ static int rtl8139_rx_frame(struct nic_core *core, const uint8_t *data, size_t l
 	core->counters.rx_frames++;
 	core->counters.rx_bytes += len;
 	return NIC_RX_DONE;
+}
+
+void rtl8139_isr_write(struct rtl8139 *r, uint16_t value)
+{
+	r->isr &= ~value; /* write 1 to clear */
+	if (r->rx_full)
+		r->isr |= RTL8139_ISR_RXOVW;
 }
 
 void rtl8139_tsd_written(struct rtl8139 *r, unsigned slot)
@@ -263,7 +272,7 @@ static int fast_register(struct rtl8139 *r, unsigned reg, unsigned size, uint32_
 			*value = r->isr;
 			return 1;
 		}
-		r->isr &= ~*value; /* write 1 to clear */
+		rtl8139_isr_write(r, *value);
 	} else if (size == 2 && reg == RTL8139_IMR) {
 		if (!is_write) {
 			*value = r->imr;

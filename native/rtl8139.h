@@ -110,10 +110,17 @@ struct rtl8139 {
 	uint32_t tsd[4], tsad[4];
 	uint8_t tx_queue[4]; /* slots given to the device (OWN cleared), oldest first */
 	uint8_t tx_queued;
+	uint8_t rx_full;     /* the last frame offered found the ring full and waits */
 	uint8_t rx_frame[4096 + 4]; /* RTL8139_RX_MAX and the CRC */
 };
 
 int rtl8139_init(struct rtl8139 *r, int backend_fd, uint32_t vnet_hdr_size);
+
+/* The guest wrote value to ISR (write 1 to clear). While a frame waits for room, RXOVW
+   stays set: on the wire, frames that do not fit keep arriving and keep setting it, and
+   a driver that reads its ring only while an RX bit is set (8139too's NAPI poll) would
+   otherwise stop at a full ring for good. */
+void rtl8139_isr_write(struct rtl8139 *r, uint16_t value);
 
 /* The guest wrote TSD[slot]: with OWN clear the slot is queued, then sent when TE allows. */
 void rtl8139_tsd_written(struct rtl8139 *r, unsigned slot);

@@ -227,7 +227,7 @@ class Rtl8139(Nic):
         elif name == "imr":
             r.imr = value & lib.RTL8139_ISR_ALL
         elif name == "isr":
-            r.isr &= ~value  # write 1 to clear
+            lib.rtl8139_isr_write(r, value)  # write 1 to clear; RXOVW stays while full
         elif name == "tcr":
             r.tcr = value & TCR_WRITABLE
         elif name == "rcr":
@@ -273,7 +273,7 @@ class Rtl8139(Nic):
         """CR.RST: transmitter and receiver off, pointers and interrupts back to their
         initial values; IDR, MAR, RCR, TCR, RBSTART and TSAD stay."""
         r = self.r
-        r.cr = r.isr = r.imr = r.cbr = 0
+        r.cr = r.isr = r.imr = r.cbr = r.rx_full = 0
         r.capr = 0xFFF0  # the read pointer, less 16: the ring is empty
         for i in range(4):
             r.tsd[i] = lib.RTL8139_TSD_OWN
