@@ -51,6 +51,11 @@ int if_max_mtu(int ifindex);
 /* No IPv6 on it: Linux then sends nothing on the interface by itself
  * (router solicitations, DAD, MLD reports) and joins no IPv6 group. */
 int if_no_ipv6(const char *ifname);
+/* An IPv4 address (SIOCSIFADDR) or netmask (SIOCSIFNETMASK), network order. */
+int if_set_ipv4(const char *ifname, unsigned long request, uint32_t value);
+/* One of the driver's offloads as ethtool reads it (ETHTOOL_G*): 1, or 0
+ * when off or unknown. */
+int if_offload(const char *ifname, uint32_t cmd);
 
 /* agent_packet.c: the nic_ops, on an AF_PACKET socket bound to the
  * interface. */

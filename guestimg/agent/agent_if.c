@@ -12,7 +12,10 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include "agent.h"
@@ -162,4 +165,23 @@ int if_max_mtu(int ifindex)
 		ret = link_attr_u32(h, IFLA_MAX_MTU);
 	close(fd);
 	return ret;
+}
+
+int if_set_ipv4(const char *ifname, unsigned long request, uint32_t value)
+{
+	struct ifreq ifr = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = value;
+	return ifr_call(request, ifname, &ifr);
+}
+
+int if_offload(const char *ifname, uint32_t cmd)
+{
+	struct ethtool_value v = { .cmd = cmd };
+	struct ifreq ifr = { 0 };
+
+	ifr.ifr_data = (void *)&v;
+	return ifr_call(SIOCETHTOOL, ifname, &ifr) ? 0 : v.data != 0;
 }

@@ -58,36 +58,6 @@ static struct agent_nic *agent_of(struct nic *n)
 	return n->priv;
 }
 
-/* One of the driver's offloads as ethtool reads it (ETHTOOL_G*): 0 or 1. */
-static int offload(const char *ifname, uint32_t cmd)
-{
-	struct ethtool_value v = { .cmd = cmd };
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&v;
-	err = fd < 0 ? -1 : ioctl(fd, SIOCETHTOOL, &ifr);
-	if (fd >= 0)
-		close(fd);
-	return err < 0 ? 0 : v.data != 0;
-}
-
-static int set_addr(const char *ifname, unsigned long request, in_addr_t value)
-{
-	struct ifreq ifr = { 0 };
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = value;
-	err = fd < 0 ? -errno : ioctl(fd, request, &ifr) < 0 ? -errno : 0;
-	if (fd >= 0)
-		close(fd);
-	return err;
-}
-
 /* A socket of type bound to n's interface (and to port, if not 0). */
 static int inet_socket(struct nic *n, int type, uint16_t port)
 {
@@ -149,19 +119,19 @@ void cmd_inet(const struct request *r)
 	if (!n || !arg_addr(r, 2, &a))
 		return;
 	ifname = agent_of(n)->ifname;
-	err = set_addr(ifname, SIOCSIFADDR, a.s_addr);
+	err = if_set_ipv4(ifname, SIOCSIFADDR, a.s_addr);
 	if (!err)
-		err = set_addr(ifname, SIOCSIFNETMASK, htonl(0xFFFF0000));
+		err = if_set_ipv4(ifname, SIOCSIFNETMASK, htonl(0xFFFF0000));
 	if (err) {
 		reply_errno(r, "address", -err);
 		return;
 	}
 	proto_begin(&f, r->seq, "OK txcsum=");
-	fmt_dec(&f, offload(ifname, ETHTOOL_GTXCSUM));
+	fmt_dec(&f, if_offload(ifname, ETHTOOL_GTXCSUM));
 	fmt_str(&f, " tso=");
-	fmt_dec(&f, offload(ifname, ETHTOOL_GTSO));
+	fmt_dec(&f, if_offload(ifname, ETHTOOL_GTSO));
 	fmt_str(&f, " rxcsum=");
-	fmt_dec(&f, offload(ifname, ETHTOOL_GRXCSUM));
+	fmt_dec(&f, if_offload(ifname, ETHTOOL_GRXCSUM));
 	proto_send(&f);
 }
 
