@@ -26,6 +26,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include "agent.h"
 #include "../net.h"
 #include "../proto.h"
