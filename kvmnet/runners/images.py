@@ -12,7 +12,8 @@ from typing import Union
 
 # The suite's image says HELLO in milliseconds; allow for a loaded CI machine.
 IMAGE_HELLO_TIMEOUT = 30
-# Frames a peer's stream keeps unacknowledged in flight to a guest (kvmnet.peer.streams).
+# Frames a stream (the peer's, or a paced one from another guest: kvmnet.peer.streams) keeps
+# unacknowledged in flight to a guest.
 # Linux's NAPI polls at most 64 frames a round, and its 8139too reads the ring only while
 # ROK is newly set: a burst of more than 64 that lands at once, as it does from a model
 # that receives faster than the driver polls (ours and QEMU's), leaves its tail unread
