@@ -10,14 +10,14 @@ from kvmnet import testframe
 from kvmnet.peer import bulk
 
 
-class HeardAcks:
+class HeardAcks(bulk.HeldSocket):
     """The acknowledgements `src` sends to the peer, counted as they come (a context
     manager: the socket is open from construction to exit, so none is missed)."""
 
     def __init__(self, peer: bulk.Peer, src: str):
         self.src = testframe.mac_bytes(src)
         self.received = 0  # frames the receiver had, by its latest acknowledgement
-        self.fd = peer.socket(testframe.ACK_ETHERTYPE)
+        super().__init__(peer.socket(testframe.ACK_ETHERTYPE))
 
     def wait_for(self, frames: int, timeout: float) -> int:
         """The receiver's count once it has acknowledged at least `frames`; TimeoutError
@@ -33,14 +33,3 @@ class HeardAcks:
             if ack is not None:
                 self.received = max(self.received, ack[0])
         return self.received
-
-    def close(self):
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -203,6 +203,24 @@ def build_frame(dst, src, seq, seed, length):
     return bytes(ffi.buffer(buf, n))
 
 
+class HeldSocket:
+    """A packet socket (fd) a `with` block owns: closed when the block ends, or by close()."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class Receiving:
     """A receive running on its own thread, on a socket opened before it started (so no
     frame sent after start_receive returned is missed). wait() gives the ReceiveResult;
@@ -310,5 +328,5 @@ class Peer:
         return f"Peer({self.ifname} {self.mac} in {self.netns.name})"
 
 
-__all__ = ["AckTimeout", "Peer", "ReceiveResult", "Receiving", "SendResult", "build_frame",
+__all__ = ["AckTimeout", "HeldSocket", "Peer", "ReceiveResult", "Receiving", "SendResult", "build_frame",
            "check_frame", "open_socket", "receive", "send"]

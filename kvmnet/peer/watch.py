@@ -18,13 +18,13 @@ from kvmnet.peer import bulk
 WATCH_BUFFER = 4 << 20
 
 
-class Watch:
+class Watch(bulk.HeldSocket):
     """Test frames seen at one interface since the watch began (a context manager)."""
 
     def __init__(self, netns, ifname, protocol):
         self.where = f"{ifname} in {netns.name}"
-        self.fd = bulk.open_socket(netns, ifname, protocol, buffer_bytes=WATCH_BUFFER,
-                                   ignore_outgoing=False)
+        super().__init__(bulk.open_socket(netns, ifname, protocol, buffer_bytes=WATCH_BUFFER,
+                                          ignore_outgoing=False))
         self.frames = []  # (dst, src) of each test frame seen, as 'xx:..' strings
 
     def seen(self, src=None, dst=None):
@@ -38,17 +38,6 @@ class Watch:
             frame = os.read(self.fd, 65536)
             if testframe.parse(frame) is not None:
                 self.frames.append((_mac(frame[0:6]), _mac(frame[6:12])))
-
-    def close(self):
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def on_the_wire(netns, ifname):
