@@ -328,5 +328,5 @@ class Peer:
         return f"Peer({self.ifname} {self.mac} in {self.netns.name})"
 
 
-__all__ = ["AckTimeout", "HeldSocket", "Peer", "ReceiveResult", "Receiving", "SendResult", "build_frame",
-           "check_frame", "open_socket", "receive", "send"]
+__all__ = ["AckTimeout", "HeldSocket", "Peer", "ReceiveResult", "Receiving", "SendResult",
+           "build_frame", "check_frame", "open_socket", "receive", "send"]
