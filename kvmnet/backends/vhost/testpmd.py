@@ -46,6 +46,8 @@ _counter = itertools.count()
 _running = set()
 _PREFIX_NAME = re.compile(rf"^{PREFIX}(\d+)-\d+$")
 _PREFIX_ARG = re.compile(rf"^--file-prefix={PREFIX}(\d+)-\d+$")
+# What its log says once a frontend's rings are ready, and then once the port is up.
+DEVICE_READY, LINK_CHANGE = "virtio is now ready for processing", "link state change event"
 LEFTOVERS = "kvmnet-leftovers"  # in the runtime directory: files to remove if swept
 
 
@@ -150,6 +152,22 @@ class Testpmd:
         if not self.socket_path.exists():
             raise TestpmdFailed(f"testpmd's socket {self.socket_path} is gone; its log:\n"
                                 + self.log_text())
+
+    def wait_device_ready(self, timeout: float) -> bool:
+        """Whether, within timeout seconds, DPDK says a frontend's rings are ready and the
+        vhost port's link came up after it (its queues are polled from then on). A frontend
+        that streams at once can otherwise find its first ring full for a second on a
+        loaded host while testpmd's control thread catches up."""
+        deadline = time.monotonic() + timeout
+        while self.alive:
+            log = self.log_text()
+            ready = log.find(DEVICE_READY)
+            if ready >= 0 and LINK_CHANGE in log[ready:]:
+                return True
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        return False
 
     def log_text(self):
         try:
